@@ -1,0 +1,1 @@
+"""Declarative reconciler for Salesforce External Client App OAuth settings."""

@@ -1,0 +1,1 @@
+"""A loopback HTTPS Salesforce org emulator speaking the real wire format."""
