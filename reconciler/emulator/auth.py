@@ -1,0 +1,210 @@
+"""Login endpoints: partner SOAP login (wire doc §2) and the OAuth token endpoint (§3)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import xml.etree.ElementTree as ET
+from typing import Any
+from urllib.parse import parse_qs
+
+import jwt
+
+from reconciler.emulator import soap_xml as sx
+from reconciler.emulator.certs import public_key_from_cert
+from reconciler.emulator.rules import GLOBAL_TYPE, POLICY_TYPE
+from reconciler.emulator.sessions import SessionStore
+from reconciler.emulator.state import OrgState
+
+PARTNER_NS = "urn:partner.soap.sforce.com"
+PARTNER_FAULT_NS = "urn:fault.partner.soap.sforce.com"
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
+INVALID_LOGIN = "Invalid username, password, security token; or user locked out."
+
+
+def soap_login(
+    body: bytes, state: OrgState, sessions: SessionStore, instance_url: str, version: str
+) -> tuple[int, str]:
+    """Answer a partner `login`; the client reads literal `sessionId`/`serverUrl` tags."""
+    try:
+        root, _ = sx.parse(body)
+    except ET.ParseError:
+        return 500, _login_fault("INVALID_LOGIN", INVALID_LOGIN)
+    login = sx.child(sx.child(root, "Body"), "login")
+    username = sx.text(sx.child(login, "username")) or ""
+    password = sx.text(sx.child(login, "password"))
+    user = state.find_user(username)
+    expected = state.org.get("passwords", {}).get(user["Username"]) if user else None
+    if user is None or expected is None or password != expected:
+        return 500, _login_fault("INVALID_LOGIN", INVALID_LOGIN)
+    token = sessions.mint(user["Id"])
+    org_id = state.org_id
+    org15 = org_id[:15]
+    return 200, (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<soapenv:Envelope xmlns:soapenv="{sx.SOAP_ENV}" xmlns="{PARTNER_NS}" '
+        f'xmlns:xsi="{sx.XSI}"><soapenv:Body><loginResponse><result>'
+        f"<metadataServerUrl>{instance_url}/services/Soap/m/{version}/{org15}</metadataServerUrl>"
+        "<passwordExpired>false</passwordExpired><sandbox>false</sandbox>"
+        f"<serverUrl>{instance_url}/services/Soap/u/{version}/{org15}</serverUrl>"
+        f"<sessionId>{token}</sessionId><userId>{user['Id']}</userId>"
+        f"<userInfo><organizationId>{org_id}</organizationId>"
+        f"<organizationName>{state.org.get('name', '')}</organizationName>"
+        f"<userId>{user['Id']}</userId><userName>{user['Username']}</userName></userInfo>"
+        "</result></loginResponse></soapenv:Body></soapenv:Envelope>"
+    )
+
+
+def _login_fault(code: str, message: str) -> str:
+    """LoginFault with the literal `sf:` prefix the client's tag matching needs."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<soapenv:Envelope xmlns:soapenv="{sx.SOAP_ENV}" xmlns:sf="{PARTNER_FAULT_NS}" '
+        f'xmlns:xsi="{sx.XSI}"><soapenv:Body><soapenv:Fault>'
+        f"<faultcode>sf:{code}</faultcode><faultstring>{code}: {message}</faultstring>"
+        f'<detail><sf:LoginFault xsi:type="sf:LoginFault">'
+        f"<sf:exceptionCode>{code}</sf:exceptionCode>"
+        f"<sf:exceptionMessage>{message}</sf:exceptionMessage>"
+        "</sf:LoginFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>"
+    )
+
+
+class OAuthError(Exception):
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+
+
+def oauth_token(
+    body: bytes,
+    authorization: str | None,
+    state: OrgState,
+    sessions: SessionStore,
+    instance_url: str,
+) -> tuple[int, str]:
+    """POST /services/oauth2/token → (status, JSON text)."""
+    form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    try:
+        grant = form.get("grant_type", "")
+        if grant == JWT_GRANT:
+            user, settings = _jwt_bearer(form.get("assertion", ""), state, instance_url)
+        elif grant == "client_credentials":
+            user, settings = _client_credentials(form, authorization, state)
+        else:
+            raise OAuthError("unsupported_grant_type", "grant type not supported")
+    except OAuthError as exc:
+        return 400, json.dumps({"error": exc.error, "error_description": exc.description})
+    # JWT-based access tokens are refused by SOAP APIs (ECA reference §8).
+    token = sessions.mint(user["Id"], soap_ok=not settings.get("isNamedUserJwtEnabled"))
+    return 200, json.dumps(
+        {
+            "access_token": token,
+            "scope": "api",
+            "instance_url": instance_url,
+            "id": f"{instance_url}/id/{state.org_id}/{user['Id']}",
+            "token_type": "Bearer",
+            "issued_at": str(int(time.time() * 1000)),
+        }
+    )
+
+
+def _settings_by_key(state: OrgState, consumer_key: str) -> dict[str, Any]:
+    for fields in state.components(GLOBAL_TYPE).values():
+        if consumer_key and fields.get("consumerKey") == consumer_key:
+            return fields
+    raise OAuthError("invalid_client_id", "client identifier invalid")
+
+
+def _policy_for(state: OrgState, app: str) -> dict[str, Any]:
+    for fields in state.components(POLICY_TYPE).values():
+        if fields.get("externalClientApplication") == app:
+            return fields
+    return {}
+
+
+def _jwt_bearer(
+    assertion: str, state: OrgState, instance_url: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    try:
+        claims = jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise OAuthError("invalid_grant", "invalid assertion") from exc
+    settings = _settings_by_key(state, str(claims.get("iss", "")))
+    cert = settings.get("certificate")
+    if not cert:
+        raise OAuthError("invalid_grant", "invalid assertion")
+    try:
+        jwt.decode(
+            assertion,
+            key=public_key_from_cert(cert),
+            algorithms=["RS256"],
+            options={"verify_aud": False, "verify_exp": False, "verify_iat": False},
+        )
+    except (jwt.PyJWTError, ValueError) as exc:
+        raise OAuthError("invalid_grant", "invalid assertion") from exc
+    if claims.get("aud") not in (*LOGIN_AUDIENCES, instance_url):
+        raise OAuthError("invalid_grant", "audience is invalid")
+    try:
+        exp = int(str(claims.get("exp", "")))
+    except ValueError as exc:
+        raise OAuthError("invalid_grant", "expired authorization code") from exc
+    if exp < time.time():
+        raise OAuthError("invalid_grant", "expired authorization code")
+    user = state.find_user(str(claims.get("sub", "")))
+    if user is None or not _pre_authorized(state, user, settings):
+        raise OAuthError("invalid_grant", "user hasn't approved this consumer")
+    return user, settings
+
+
+def _pre_authorized(state: OrgState, user: dict[str, Any], settings: dict[str, Any]) -> bool:
+    """AdminApprovedPreAuthorized: the user's profile or a permission set must be listed.
+
+    AllSelfAuthorized users are treated as having approved (the emulator has no approval UI).
+    """
+    policy = _policy_for(state, settings.get("externalClientApplication", ""))
+    if policy.get("permittedUsersPolicyType") != "AdminApprovedPreAuthorized":
+        return True
+    profiles = _split(policy.get("commaSeparatedProfile"))
+    psets = _split(policy.get("commaSeparatedPermissionSet"))
+    profile = next((p for p in state.sobjects("Profile") if p["Id"] == user["ProfileId"]), {})
+    if profile.get("Name") in profiles:
+        return True
+    assigned = {
+        a["PermissionSetId"]
+        for a in state.sobjects("PermissionSetAssignment")
+        if a["AssigneeId"] == user["Id"]
+    }
+    names = {p["Name"] for p in state.sobjects("PermissionSet") if p["Id"] in assigned}
+    return bool(names & psets)
+
+
+def _split(value: Any) -> set[str]:
+    return {v.strip() for v in str(value or "").split(",") if v.strip()}
+
+
+def _client_credentials(
+    form: dict[str, str], authorization: str | None, state: OrgState
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    key, secret = form.get("client_id", ""), form.get("client_secret", "")
+    if authorization and authorization.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(authorization[6:].strip()).decode()
+        except ValueError as exc:
+            raise OAuthError("invalid_client", "invalid client credentials") from exc
+        key, _, secret = decoded.partition(":")
+    settings = _settings_by_key(state, key)
+    if secret != settings.get("consumerSecret"):
+        raise OAuthError("invalid_client", "invalid client credentials")
+    policy = _policy_for(state, settings.get("externalClientApplication", ""))
+    user = state.find_user(str(policy.get("clientCredentialsFlowUser") or ""))
+    enabled = settings.get("isClientCredentialsFlowEnabled") and policy.get(
+        "isClientCredentialsFlowEnabled"
+    )
+    if not enabled or user is None:
+        # The documented pair is for a missing run-as user; using it for "flow disabled"
+        # too is an assumption (UNVERIFIED).
+        raise OAuthError("invalid_grant", "no client credentials user enabled")
+    return user, settings

@@ -1,0 +1,387 @@
+"""The demo org "Acme Demo": users, profiles, permission sets and seven ECAs.
+
+Names and values here are a contract: the client's desired-state YAML is written against them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from reconciler.emulator.certs import make_self_signed
+from reconciler.emulator.rules import ID_PREFIX, with_defaults
+
+ORG_ID = "00D000000000001EAA"
+CREATED = "2025-01-10T09:00:00.000Z"
+MODIFIED = "2025-02-01T10:00:00.000Z"
+
+
+def sf_id(prefix: str, n: int) -> str:
+    """An 18-character id such as 005000000000001AAA."""
+    return f"{prefix}{n:012d}AAA"
+
+
+def _consumer_key(marker: str | None) -> str:
+    body = secrets.token_urlsafe(60)[:80]
+    return "3MVG9" + (f"{marker}{body}"[:80] if marker else body)
+
+
+def _consumer_secret(marker: str | None) -> str:
+    hexed = secrets.token_hex(32)
+    return f"{marker}{hexed}" if marker else hexed
+
+
+def _profiles() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    perms = {
+        "System Administrator": (True, True, True, True, False),
+        "Standard User": (False, False, False, False, False),
+        "Integration API Only": (False, False, False, False, True),
+    }
+    profiles, owned_sets = [], []
+    for i, (name, (mad, vad, mm, ca, api)) in enumerate(perms.items(), start=1):
+        flags = {
+            "PermissionsModifyAllData": mad,
+            "PermissionsViewAllData": vad,
+            "PermissionsModifyMetadata": mm,
+            "PermissionsCustomizeApplication": ca,
+            "PermissionsApiUserOnly": api,
+        }
+        pid = sf_id("00e", i)
+        profiles.append({"Id": pid, "Name": name, "UserType": "Standard", **flags})
+        owned_sets.append(
+            {
+                "Id": sf_id("0PS", i),
+                "Name": f"X00ex{i:010d}",
+                "Label": name,
+                "IsOwnedByProfile": True,
+                "ProfileId": pid,
+                **flags,
+            }
+        )
+    return profiles, owned_sets
+
+
+def _sobjects() -> dict[str, list[dict[str, Any]]]:
+    profiles, owned = _profiles()
+    by_profile = {p["Name"]: p for p in profiles}
+    owned_by_profile = {s["ProfileId"]: s for s in owned}
+    no_perms = dict.fromkeys(
+        [
+            "PermissionsModifyAllData",
+            "PermissionsViewAllData",
+            "PermissionsModifyMetadata",
+            "PermissionsCustomizeApplication",
+            "PermissionsApiUserOnly",
+        ],
+        False,
+    )
+    psets = [
+        {
+            "Id": sf_id("0PS", 10),
+            "Name": "Billing_Integration",
+            "Label": "Billing Integration",
+            "IsOwnedByProfile": False,
+            "ProfileId": None,
+            **no_perms,
+        },
+        {
+            "Id": sf_id("0PS", 11),
+            "Name": "Data_Export_All",
+            "Label": "Data Export All",
+            "IsOwnedByProfile": False,
+            "ProfileId": None,
+            **no_perms,
+            "PermissionsViewAllData": True,
+            "PermissionsModifyAllData": True,
+        },
+    ]
+    pset_by_name = {p["Name"]: p for p in psets}
+    user_rows = [
+        ("admin@acme.example", "Ada Admin", True, "System Administrator", None),
+        (
+            "billing.integration@acme.example",
+            "Billing Integration",
+            True,
+            "Integration API Only",
+            "Billing_Integration",
+        ),
+        ("etl.admin@acme.example", "ETL Admin", True, "System Administrator", None),
+        (
+            "former.integration@acme.example",
+            "Former Integration",
+            False,
+            "Integration API Only",
+            None,
+        ),
+        ("support.agent@acme.example", "Sam Support", True, "Standard User", "Data_Export_All"),
+    ]
+    users, psas = [], []
+    for i, (username, name, active, profile, extra) in enumerate(user_rows, start=1):
+        prof = by_profile[profile]
+        uid = sf_id("005", i)
+        users.append(
+            {
+                "Id": uid,
+                "Username": username,
+                "Name": name,
+                "Email": username,
+                "IsActive": active,
+                "ProfileId": prof["Id"],
+                "UserType": "Standard",
+            }
+        )
+        assigned = [owned_by_profile[prof["Id"]]] + ([pset_by_name[extra]] if extra else [])
+        for ps in assigned:
+            psas.append(
+                {
+                    "Id": sf_id("0Pa", len(psas) + 1),
+                    "AssigneeId": uid,
+                    "PermissionSetId": ps["Id"],
+                }
+            )
+    org = [
+        {
+            "Id": ORG_ID,
+            "Name": "Acme Demo",
+            "OrganizationType": "Developer Edition",
+            "IsSandbox": False,
+            "InstanceName": "EMU1",
+            "NamespacePrefix": None,
+        }
+    ]
+    return {
+        "Organization": org,
+        "User": users,
+        "Profile": profiles,
+        "PermissionSet": owned + psets,
+        "PermissionSetAssignment": psas,
+    }
+
+
+# App name → (global settings name, policies name, global fields, policy fields)
+def _apps(cert_pem: str) -> dict[str, tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    return {
+        "Billing_Sync": (
+            "Billing_Sync_glbloauth",
+            "Billing_Sync_oauthPlcy",
+            {
+                "isClientCredentialsFlowEnabled": True,
+                "callbackUrl": "https://billing.acme.example/oauth/callback",
+                "isPkceRequired": True,
+                "isSecretRequiredForRefreshToken": True,
+            },
+            {
+                "isClientCredentialsFlowEnabled": True,
+                "clientCredentialsFlowUser": "billing.integration@acme.example",
+                "ipRelaxationPolicyType": "Enforce",
+                "permittedUsersPolicyType": "AdminApprovedPreAuthorized",
+                "refreshTokenPolicyType": "SpecificLifetime",
+                "refreshTokenValidityPeriod": 30,
+                "refreshTokenValidityUnit": "Days",
+                "requiredSessionLevel": "STANDARD",
+                "commaSeparatedPermissionSet": "Billing_Integration",
+                "customAttributes": [
+                    {"formula": "$User.Department", "key": "department"},
+                ],
+            },
+        ),
+        "Data_Warehouse_ETL": (
+            "Data_Warehouse_ETLGlblOAuth",
+            "Data_Warehouse_ETL_oauth_defaultPolicy",
+            {
+                "isClientCredentialsFlowEnabled": True,
+                "callbackUrl": "https://etl.acme.example/callback",
+            },
+            {
+                "isClientCredentialsFlowEnabled": True,
+                "clientCredentialsFlowUser": "etl.admin@acme.example",
+                "ipRelaxationPolicyType": "Bypass",
+                "permittedUsersPolicyType": "AllSelfAuthorized",
+                "refreshTokenPolicyType": "Infinite",
+            },
+        ),
+        "Mobile_Field_Service": (
+            "Mobile_Field_Service_glbloauth",
+            "Mobile_Field_Service_oauthPlcy",
+            {
+                "isClientCredentialsFlowEnabled": False,
+                "isDeviceFlowEnabled": True,
+                "isPkceRequired": True,
+                "isRefreshTokenRotationEnabled": True,
+                "callbackUrl": "com.acme.fieldservice://oauth/callback",
+            },
+            {
+                "isClientCredentialsFlowEnabled": False,
+                "ipRelaxationPolicyType": "Enforce_RelaxRefresh",
+                "permittedUsersPolicyType": "AllSelfAuthorized",
+                "refreshTokenPolicyType": "SpecificInactivity",
+                "refreshTokenValidityPeriod": 90,
+                "refreshTokenValidityUnit": "Days",
+                "requiredSessionLevel": "STANDARD",
+                "startUrl": "https://fieldservice.acme.example/start",
+            },
+        ),
+        "Partner_Portal": (
+            "Partner_PortalGlblOAuth",
+            "Partner_Portal_oauthPlcy",
+            {
+                "isClientCredentialsFlowEnabled": False,
+                "isTokenExchangeEnabled": True,
+                "isSecretRequiredForTokenExchange": True,
+                "callbackUrl": "https://partners.acme.example/oauth/callback\n"
+                "https://partners-staging.acme.example/oauth/callback",
+            },
+            {
+                "isClientCredentialsFlowEnabled": False,
+                "isTokenExchangeFlowEnabled": True,
+                "permittedUsersPolicyType": "AdminApprovedPreAuthorized",
+                "commaSeparatedProfile": "Standard User",
+                "refreshTokenPolicyType": "SpecificInactivity",
+                "refreshTokenValidityPeriod": 7,
+                "refreshTokenValidityUnit": "Days",
+                "requiredSessionLevel": "HIGH_ASSURANCE",
+                "policyAction": "RaiseSessionLevel",
+                "sessionTimeoutInMinutes": 120,
+            },
+        ),
+        "Reporting_JWT": (
+            "Reporting_JWT_glbloauth",
+            "Reporting_JWT_defaultPolicy",
+            {
+                "isClientCredentialsFlowEnabled": False,
+                "certificate": cert_pem,
+                "isNamedUserJwtEnabled": False,
+            },
+            {
+                "isClientCredentialsFlowEnabled": False,
+                "permittedUsersPolicyType": "AdminApprovedPreAuthorized",
+                "commaSeparatedPermissionSet": "Billing_Integration,Data_Export_All",
+                "ipRelaxationPolicyType": "Enforce",
+                "refreshTokenPolicyType": "Zero",
+            },
+        ),
+        "Legacy_Importer": (
+            "Legacy_Importer_glbloauth",
+            "Legacy_Importer_oauthPlcy",
+            {"isClientCredentialsFlowEnabled": True},
+            {
+                "isClientCredentialsFlowEnabled": False,
+                "ipRelaxationPolicyType": "Bypass_2factor",
+                "permittedUsersPolicyType": "AllSelfAuthorized",
+                "refreshTokenPolicyType": "Infinite",
+            },
+        ),
+        "Marketing_Events": (
+            "Marketing_EventsGlblOAuth",
+            "Marketing_Events_oauthPlcy",
+            {
+                "isClientCredentialsFlowEnabled": False,
+                "isCodeCredFlowEnabled": True,
+                "isCodeCredPostOnly": True,
+                "isNamedUserJwtEnabled": True,
+            },
+            {
+                "isClientCredentialsFlowEnabled": False,
+                "isGuestCodeCredFlowEnabled": True,
+                "permittedUsersPolicyType": "AllSelfAuthorized",
+                "refreshTokenPolicyType": "SpecificLifetime",
+                "refreshTokenValidityPeriod": 12,
+                "refreshTokenValidityUnit": "Hours",
+            },
+        ),
+    }
+
+
+def build_demo_org(secret_marker: str | None = None) -> dict[str, Any]:
+    """Return the JSON state document of the demo org.
+
+    With `secret_marker`, every consumerKey, consumerSecret and certificate contains it, so
+    tests can grep any output for the marker to prove secrets never leak.
+    """
+    _, cert_pem = make_self_signed("Reporting JWT (demo)")
+    if secret_marker:
+        # Inside a PEM comment line would break parsers; a leading explanatory line is
+        # ignored by PEM loaders, so the certificate stays usable.
+        cert_pem = f"demo certificate {secret_marker}\n{cert_pem}"
+    metadata: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def put(type_name: str, full_name: str, fields: dict[str, Any]) -> None:
+        metadata.setdefault(type_name, {})[full_name] = with_defaults(type_name, fields)
+
+    for app, (glbl, plcy, gfields, pfields) in _apps(cert_pem).items():
+        label = app.replace("_", " ")
+        put(
+            "ExternalClientApplication",
+            app,
+            {
+                "contactEmail": "platform-team@acme.example",
+                "description": f"{label} integration",
+                "distributionState": "Local",
+                "isProtected": False,
+                "label": label,
+            },
+        )
+        oauth: dict[str, Any] = {
+            "externalClientApplication": app,
+            "commaSeparatedOauthScopes": "Api,RefreshToken",
+            "label": f"{label} OAuth",
+        }
+        if app == "Billing_Sync":
+            oauth["trustedIpRanges"] = [
+                {
+                    "description": "billing servers",
+                    "endIpAddress": "203.0.113.20",
+                    "startIpAddress": "203.0.113.10",
+                }
+            ]
+        put("ExtlClntAppOauthSettings", f"{app}_oauth", oauth)
+        put(
+            "ExtlClntAppGlobalOauthSettings",
+            glbl,
+            {
+                "externalClientApplication": app,
+                "label": f"{label} global OAuth",
+                "consumerKey": _consumer_key(secret_marker),
+                "consumerSecret": _consumer_secret(secret_marker),
+                **gfields,
+            },
+        )
+        put(
+            "ExtlClntAppOauthConfigurablePolicies",
+            plcy,
+            {"externalClientApplication": app, "label": f"{label} OAuth policy", **pfields},
+        )
+        put(
+            "ExtlClntAppConfigurablePolicies",
+            f"{app}_plcy",
+            {
+                "externalClientApplication": app,
+                "isEnabled": True,
+                "isOauthPluginEnabled": True,
+                "label": f"{label} app policy",
+            },
+        )
+    info: dict[str, dict[str, dict[str, str]]] = {}
+    n = 0
+    for type_name, comps in metadata.items():
+        for full_name in comps:
+            n += 1
+            info.setdefault(type_name, {})[full_name] = {
+                "id": sf_id(ID_PREFIX[type_name], n),
+                "createdDate": CREATED,
+                "lastModifiedDate": MODIFIED,
+            }
+    return {
+        "org": {
+            "id": ORG_ID,
+            "name": "Acme Demo",
+            # Real behaviour with the setting off is UNVERIFIED: "fault" or "omit" picks one.
+            "consumer_secret_api_access": True,
+            "secret_access_off_behaviour": "fault",
+            "passwords": {"admin@acme.example": "demo-password"},
+            "fail_updates": {},
+        },
+        "metadata": metadata,
+        "metadata_info": info,
+        "sobjects": _sobjects(),
+    }
