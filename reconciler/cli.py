@@ -1,0 +1,235 @@
+"""Command line: a thin shell over reconciler.api. Parsing, prompting, exit codes; nothing else."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import api
+from .applying import ApplyResult
+from .errors import PlanFileError, ReconcilerError
+from .org.connect import DEFAULT_EMULATOR_STATE, connect
+from .redaction import configure_logging, scrub
+from .render.json_view import plan_from_document
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+CONFIRM = "Do you want to perform these actions? Only 'yes' will be accepted:"
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {scrub(message)}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """User errors print one clean line; even unexpected ones are scrubbed of secrets."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ReconcilerError as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            _fail("interrupted")
+        except Exception as exc:  # a bug: say so, without leaking what the exception carried
+            if logging.getLogger().isEnabledFor(logging.DEBUG):
+                click.echo(scrub(traceback.format_exc()), err=True)
+            _fail(f"internal error ({type(exc).__name__}): {exc}; re-run with --debug for details")
+
+    return wrapper
+
+
+def org_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option(
+        "--timeout",
+        type=click.FloatRange(min=1),
+        default=60.0,
+        show_default=True,
+        help="Seconds to wait for each org call.",
+    )(func)
+    func = click.option(
+        "--instance-url",
+        metavar="URL",
+        help="A real org (or compatible server); the access token comes from SF_ACCESS_TOKEN.",
+    )(func)
+    return click.option(
+        "-o",
+        "--target-org",
+        "target",
+        metavar="ORG",
+        help="`emulator` or `emulator:STATE_FILE`: the built-in org emulator.",
+    )(func)
+
+
+def scope_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--exclude", multiple=True, metavar="NAME", help="Leave this app out.")(
+        func
+    )
+    return click.option("--app", "apps", multiple=True, metavar="NAME", help="Only this app.")(func)
+
+
+desired_option = click.option(
+    "-d",
+    "--desired",
+    type=click.Path(path_type=Path),
+    default=Path("desired"),
+    show_default=True,
+    help="Desired-state YAML file or folder.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Debug logging to stderr (secrets are masked).")
+@click.version_option(package_name="reconciler")
+def main(debug: bool) -> None:
+    """Keep the OAuth settings of Salesforce External Client Apps exactly as declared."""
+    configure_logging(logging.DEBUG if debug else logging.WARNING)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+@main.command()
+@desired_option
+@handle_errors
+def validate(desired: Path) -> None:
+    """Check the desired state offline; never touches an org."""
+    state = api.load_desired(desired)
+    click.echo(f"Valid: {len(state.apps)} app(s) in {len(state.files)} file(s).")
+
+
+@main.command()
+@desired_option
+@org_options
+@scope_options
+@click.option("--out", type=click.Path(path_type=Path), help="Save the plan for `apply PLANFILE`.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 for errors."
+)
+@handle_errors
+def plan(desired, target, instance_url, timeout, apps, exclude, out, fmt, detailed_exitcode):
+    """Show what apply would change. Read-only."""
+    state = api.load_desired(desired)
+    with connect(target, instance_url, timeout=timeout) as org:
+        the_plan, _ = api.make_plan(org, state, apps, exclude)
+    click.echo(api.render(the_plan, fmt), nl=False)
+    if out:
+        _write_atomic(out, api.render(the_plan, "json"))
+        click.echo(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.", err=True)
+    if the_plan.errors:
+        sys.exit(EXIT_ERROR)
+    if detailed_exitcode and the_plan.changes:
+        sys.exit(EXIT_CHANGES)
+
+
+def _load_plan_file(path: Path):
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanFileError(f"cannot read plan file {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise PlanFileError(f"{path}: not JSON (line {exc.lineno}): {exc.msg}") from None
+    return plan_from_document(doc, str(path))
+
+
+def _report(result: ApplyResult) -> None:
+    for r in result.results:
+        click.echo(f"  {r.name}: {r.status}")
+        for message in r.messages:
+            click.echo(f"      {message}")
+    c = result.counts()
+    click.echo(
+        f"Apply {'complete' if result.ok else 'incomplete'}: {c['applied']} applied, "
+        f"{c['failed']} failed, {c['not attempted']} not attempted."
+    )
+
+
+@main.command()
+@click.argument("planfile", required=False, type=click.Path(path_type=Path))
+@desired_option
+@org_options
+@scope_options
+@click.option("--auto-approve", is_flag=True, help="Apply without asking (for pipelines).")
+@handle_errors
+def apply(planfile, desired, target, instance_url, timeout, apps, exclude, auto_approve):
+    """Make the org match the desired state (or apply a saved PLANFILE exactly)."""
+    if planfile is not None:
+        if apps or exclude:
+            raise ReconcilerError("--app/--exclude cannot narrow a saved plan; re-run plan instead")
+        saved = _load_plan_file(planfile)
+        with connect(target, instance_url, timeout=timeout) as org:
+            click.echo(f"Applying saved plan {planfile} ({len(saved.changes)} field change(s)).")
+            result = api.apply_saved(org, saved)
+    else:
+        state = api.load_desired(desired)
+        with connect(target, instance_url, timeout=timeout) as org:
+            the_plan, live = api.make_plan(org, state, apps, exclude)
+            click.echo(api.render(the_plan, "text"), nl=False)
+            if the_plan.errors:
+                raise ReconcilerError("the plan has errors; nothing was written")
+            if not the_plan.changes:
+                return
+            if not auto_approve:
+                if not sys.stdin.isatty():
+                    raise ReconcilerError(
+                        "refusing to apply without confirmation: stdin is not a terminal. "
+                        "Use --auto-approve, or `plan --out FILE` then `apply FILE`"
+                    )
+                answer = click.prompt(CONFIRM, default="", show_default=False, prompt_suffix=" ")
+                if answer.strip() != "yes":
+                    raise ReconcilerError("apply cancelled; nothing was written")
+            result = api.apply(org, the_plan, live)
+    _report(result)
+    if not result.ok:
+        sys.exit(EXIT_ERROR)
+
+
+@main.command()
+@org_options
+@click.option("--app", "apps", multiple=True, metavar="NAME", help="Only this app.")
+@handle_errors
+def export(target, instance_url, timeout, apps):
+    """Print desired-state YAML for the live org."""
+    with connect(target, instance_url, timeout=timeout) as org:
+        click.echo(api.export(org, apps), nl=False)
+
+
+@main.command()
+@click.option(
+    "--state",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_EMULATOR_STATE,
+    show_default=True,
+    help="Org state file; created with the demo org if missing.",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port.")
+@handle_errors
+def emulator(state: Path, port: int) -> None:
+    """Run the org emulator in the foreground (Ctrl-C to stop)."""
+    from .emulator.server import run_foreground
+
+    state.parent.mkdir(parents=True, exist_ok=True)
+    run_foreground(state, port)

@@ -1,0 +1,287 @@
+"""Desired state: the YAML under desired/, validated into DesiredApp objects.
+
+Validation is offline and complete: every problem in every file is collected with its file, line
+and key before anything touches an org, so a bad pull request fails with one readable list.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import fields as F
+from .errors import DesiredStateError, Issue
+from .yaml_source import LocatedDict, load_yaml
+
+SUPPORTED_VERSIONS = (1,)
+TOP_LEVEL_KEYS = ("version", "defaults", "apps")
+APP_KEYS = ("settings", "policies")
+#: ExternalClientApplication fullNames are API names, optionally namespaced (`ns__Name`).
+APP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass
+class DesiredApp:
+    """What one app must look like: only the declared fields, keyed by field path."""
+
+    name: str
+    file: str
+    line: int
+    values: dict[str, Any] = field(default_factory=dict)
+    #: field path -> line where it was declared (or the defaults line it came from).
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def declares(self, side: F.Side) -> bool:
+        return any(path.startswith(side + ".") for path in self.values)
+
+
+@dataclass
+class DesiredState:
+    apps: dict[str, DesiredApp]
+    files: list[str]
+    #: sha256 over the files' bytes, recorded in plans so a reviewer can tie a plan to a commit.
+    digest: str
+
+
+def _suggest(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else "."
+    return f"unknown key{hint} Allowed: {', '.join(allowed)}"
+
+
+def _yaml_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    return [path]
+
+
+class _Validator:
+    """Walks one file's data, appending Issues; returns the apps it found valid enough to use."""
+
+    def __init__(self, display: str) -> None:
+        self.file = display
+        self.issues: list[Issue] = []
+
+    def issue(self, line: int | None, key: str, message: str) -> None:
+        self.issues.append(Issue(self.file, line, key, message))
+
+    def check_keys(self, mapping: LocatedDict, allowed: list[str] | tuple[str, ...], where: str):
+        for key in mapping:
+            if key not in allowed:
+                self.issue(
+                    mapping.line_of(key),
+                    f"{where}.{key}".lstrip("."),
+                    _suggest(str(key), list(allowed)),
+                )
+
+    def mapping(self, value: Any, line: int, key: str) -> LocatedDict | None:
+        if value is None:
+            return LocatedDict()
+        if not isinstance(value, LocatedDict):
+            self.issue(line, key, f"must be a mapping, got {type(value).__name__}")
+            return None
+        return value
+
+    def value(self, spec: F.FieldSpec, raw: Any, line: int, key: str) -> tuple[bool, Any]:
+        """Type-check one scalar; returns (ok, canonical value)."""
+        kind = spec.kind
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return True, raw
+            return self._bad(line, key, raw, "true or false")
+        if kind == "int":
+            if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+                return True, raw
+            return self._bad(line, key, raw, "a whole number >= 0")
+        if kind == "str":
+            if isinstance(raw, str) and raw.strip():
+                return True, raw.strip()
+            return self._bad(line, key, raw, "a non-empty string")
+        if kind == "enum":
+            if isinstance(raw, str) and raw in spec.choices:
+                return True, raw
+            return self._bad(line, key, raw, " | ".join(spec.choices))
+        if kind == "list":
+            if isinstance(raw, list) and all(isinstance(i, str) and i.strip() for i in raw):
+                if any("," in item for item in raw):
+                    return self._bad(line, key, raw, "a list of names without commas")
+                return True, [item.strip() for item in raw]
+            return self._bad(line, key, raw, "a list of names, e.g. [Standard User]")
+        if kind == "url":
+            if isinstance(raw, str) and raw.strip():
+                return True, raw.strip()
+            if isinstance(raw, list) and raw and all(isinstance(i, str) and i for i in raw):
+                return True, spec.canonical([i.strip() for i in raw])
+            return self._bad(line, key, raw, "a URL or a list of URLs")
+        raise AssertionError(kind)
+
+    def _bad(self, line: int, key: str, raw: Any, allowed: str) -> tuple[bool, Any]:
+        shown = "null" if raw is None else repr(raw)
+        self.issue(line, key, f"invalid value {shown}; allowed: {allowed}")
+        return False, None
+
+    def side(self, side: F.Side, raw: Any, line: int, where: str) -> tuple[dict, dict]:
+        """Validate `settings:` or `policies:`; returns ({path: value}, {path: line})."""
+        values: dict[str, Any] = {}
+        lines: dict[str, int] = {}
+        block = self.mapping(raw, line, where)
+        if block is None:
+            return values, lines
+        specs = {spec.key: spec for spec in F.specs_of(side)}
+        nested = F.NESTED_KEYS[side]
+        allowed = sorted({key.split(".")[0] for key in specs})
+        for key, raw_value in block.items():
+            key_line = block.line_of(key)
+            qualified = f"{where}.{key}"
+            if key in F.FORBIDDEN_KEYS:
+                self.issue(
+                    key_line,
+                    qualified,
+                    f"{F.FORBIDDEN_KEYS[key]} is a secret or a rotation trigger and can "
+                    "never be declared; manage it in Setup",
+                )
+            elif key in nested:
+                sub = self.mapping(raw_value, key_line, qualified)
+                if sub is None:
+                    continue
+                self.check_keys(sub, nested[key], qualified)
+                for child in nested[key]:
+                    if child in sub:
+                        spec = specs[f"{key}.{child}"]
+                        ok, value = self.value(
+                            spec, sub[child], sub.line_of(child), f"{qualified}.{child}"
+                        )
+                        if ok:
+                            values[spec.path] = value
+                            lines[spec.path] = sub.line_of(child)
+            elif key in specs:
+                ok, value = self.value(specs[key], raw_value, key_line, qualified)
+                if ok:
+                    values[specs[key].path] = value
+                    lines[specs[key].path] = key_line
+            else:
+                self.issue(key_line, qualified, _suggest(str(key), allowed))
+        return values, lines
+
+    def sides(self, raw: Any, line: int, where: str) -> tuple[dict, dict]:
+        block = self.mapping(raw, line, where)
+        values: dict[str, Any] = {}
+        lines: dict[str, int] = {}
+        if block is None:
+            return values, lines
+        self.check_keys(block, APP_KEYS, where)
+        for side in APP_KEYS:
+            if side in block:
+                v, ln = self.side(side, block[side], block.line_of(side), f"{where}.{side}")
+                values.update(v)
+                lines.update(ln)
+        return values, lines
+
+    def document(self, data: Any) -> list[DesiredApp]:
+        if data is None:
+            self.issue(None, "", "file is empty; expected 'version: 1' and 'apps:'")
+            return []
+        if not isinstance(data, LocatedDict):
+            self.issue(1, "", "top level must be a mapping with 'version' and 'apps'")
+            return []
+        self.check_keys(data, TOP_LEVEL_KEYS, "")
+        version = data.get("version")
+        if version not in SUPPORTED_VERSIONS or isinstance(version, bool):
+            self.issue(
+                data.line_of("version"),
+                "version",
+                f"unsupported version {version!r}; supported: "
+                + ", ".join(map(str, SUPPORTED_VERSIONS)),
+            )
+        default_values, default_lines = self.sides(
+            data.get("defaults"), data.line_of("defaults"), "defaults"
+        )
+        apps_block = self.mapping(data.get("apps"), data.line_of("apps"), "apps")
+        if "apps" not in data:
+            self.issue(data.line, "apps", "missing; declare at least one app under 'apps:'")
+        if apps_block is None:
+            return []
+        apps = []
+        for name, body in apps_block.items():
+            line = apps_block.line_of(name)
+            if not isinstance(name, str) or not APP_NAME.match(name):
+                self.issue(
+                    line,
+                    f"apps.{name}",
+                    "app names are ExternalClientApplication API names: a letter, then "
+                    "letters, digits or underscores",
+                )
+                continue
+            values, lines = self.sides(body, line, f"apps.{name}")
+            app = DesiredApp(name, self.file, line)
+            for path, value in default_values.items():
+                app.values[path], app.lines[path] = value, default_lines[path]
+            app.values.update(values)
+            app.lines.update(lines)
+            self.cross_checks(app)
+            apps.append(app)
+        return apps
+
+    def cross_checks(self, app: DesiredApp) -> None:
+        """Rules that span fields; checked after defaults are merged, as the org would see them."""
+        cc = app.values.get("policies.client_credentials")
+        if cc is False and "policies.run_as" in app.values:
+            self.issue(
+                app.lines["policies.run_as"],
+                f"apps.{app.name}.policies.run_as",
+                "run_as is set while policies.client_credentials is false; remove run_as "
+                "or enable the flow",
+            )
+        policy = app.values.get("policies.refresh_token.policy")
+        if policy in ("specific_lifetime", "specific_inactivity"):
+            for child in ("period", "unit"):
+                if f"policies.refresh_token.{child}" not in app.values:
+                    self.issue(
+                        app.lines["policies.refresh_token.policy"],
+                        f"apps.{app.name}.policies.refresh_token.{child}",
+                        f"required when refresh_token.policy is {policy}",
+                    )
+
+
+def load_desired(path: str | Path) -> DesiredState:
+    """Load and validate a file or folder; DesiredStateError lists every issue found."""
+    root = Path(path)
+    if not root.exists():
+        raise DesiredStateError([Issue(str(path), None, "", "no such file or folder")])
+    files = _yaml_files(root)
+    if not files:
+        raise DesiredStateError([Issue(str(path), None, "", "no *.yaml or *.yml files found")])
+    issues: list[Issue] = []
+    apps: dict[str, DesiredApp] = {}
+    digest = hashlib.sha256()
+    for file in files:
+        display = str(file)
+        digest.update(display.encode() + b"\0")
+        with contextlib.suppress(OSError):  # load_yaml reports read errors with the file name
+            digest.update(file.read_bytes())
+        data, load_issues = load_yaml(file, display)
+        issues.extend(load_issues)
+        if load_issues and data is None:
+            continue
+        validator = _Validator(display)
+        for app in validator.document(data):
+            if app.name in apps:
+                first = apps[app.name]
+                validator.issue(
+                    app.line,
+                    f"apps.{app.name}",
+                    f"app declared twice (also in {first.file}:{first.line})",
+                )
+            else:
+                apps[app.name] = app
+        issues.extend(validator.issues)
+    if issues:
+        order = {name: i for i, name in enumerate(str(f) for f in files)}
+        issues.sort(key=lambda i: (order.get(i.file, -1), i.line or 0))
+        raise DesiredStateError(issues)
+    return DesiredState(apps=apps, files=[str(f) for f in files], digest=digest.hexdigest())

@@ -1,0 +1,48 @@
+"""Error types. A user error carries a message for the terminal; the CLI prints it, no traceback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ReconcilerError(Exception):
+    """Any failure the user can act on: printed as `Error: <message>`, exit 1."""
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem in the desired state, located so an editor can jump to it."""
+
+    file: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class DesiredStateError(ReconcilerError):
+    """The YAML is invalid. All issues are collected so one run shows every mistake."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        self.issues = issues
+        lines = "\n".join(f"  {issue}" for issue in issues)
+        super().__init__(f"invalid desired state ({len(issues)} problem(s)):\n{lines}")
+
+
+class OrgError(ReconcilerError):
+    """The org refused or failed a call. Messages are scrubbed of secrets before they get here."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class ReadRefused(OrgError):
+    """The org would not return a metadata type (e.g. consumer-secret access is off)."""
+
+
+class PlanFileError(ReconcilerError):
+    """A saved plan is unreadable, of another format version, or stale."""

@@ -1,0 +1,256 @@
+"""The catalogue of managed fields: YAML key <-> Metadata API field, as data.
+
+Every stage (desired-state validation, live-state decoding, planning, rendering, applying,
+export) reads this one table, so adding a field is a one-line change here. Field names come
+from shared/reference/salesforce-eca.md §2-§3 (Metadata WSDL v63.0); nothing is guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Side = Literal["settings", "policies"]
+Kind = Literal["bool", "int", "str", "enum", "list", "url"]
+
+#: Metadata types of the two sides (and the header) the reconciler reads.
+APP_TYPE = "ExternalClientApplication"
+SETTINGS_TYPE = "ExtlClntAppGlobalOauthSettings"
+POLICIES_TYPE = "ExtlClntAppOauthConfigurablePolicies"
+TYPE_OF_SIDE: dict[Side, str] = {"settings": SETTINGS_TYPE, "policies": POLICIES_TYPE}
+
+#: Fields that hold credentials. They are never declared, rendered, logged or stored.
+SECRET_FIELDS = frozenset({"consumerKey", "consumerSecret", "certificate"})
+#: Action triggers, not state: true means "rotate on this deploy" (eca doc §2, §9).
+ROTATE_FIELDS = frozenset({"shouldRotateConsumerKey", "shouldRotateConsumerSecret"})
+#: YAML spellings a user might try for the above; each gets a pointed refusal.
+FORBIDDEN_KEYS = {
+    "consumer_key": "consumerKey",
+    "consumer_secret": "consumerSecret",
+    "certificate": "certificate",
+    "rotate_consumer_key": "shouldRotateConsumerKey",
+    "rotate_consumer_secret": "shouldRotateConsumerSecret",
+}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One managed field. `key` is the YAML path inside its side (dotted for nested keys)."""
+
+    side: Side
+    key: str
+    wire: str
+    kind: Kind
+    #: YAML value -> wire value, for enums.
+    choices: Mapping[str, str] = field(default_factory=dict)
+    #: True when `true` turns an OAuth flow on: such changes are marked in plans.
+    flow_switch: bool = False
+    doc: str = ""
+
+    @property
+    def path(self) -> str:
+        """Side-qualified key, e.g. `policies.refresh_token.period`; unique across the catalogue."""
+        return f"{self.side}.{self.key}"
+
+    def to_wire(self, value: Any) -> Any:
+        """Encode a validated YAML value for the Metadata API."""
+        if value is None:
+            return None
+        if self.kind == "enum":
+            return self.choices[value]
+        if self.kind == "list":
+            return ",".join(value)
+        if self.kind == "url" and isinstance(value, list):
+            return "\n".join(value)
+        return value
+
+    def from_wire(self, value: Any) -> Any:
+        """Decode a live value into YAML terms; unknown enum values are kept verbatim."""
+        if value is None:
+            return None
+        if self.kind == "enum":
+            reverse = {wire: yaml for yaml, wire in self.choices.items()}
+            return reverse.get(value, value)
+        if self.kind == "list":
+            return [part.strip() for part in str(value).split(",") if part.strip()]
+        if self.kind == "url":
+            return str(value).strip()
+        if self.kind == "bool" and isinstance(value, str):
+            return value.strip().lower() == "true"
+        if self.kind == "int" and isinstance(value, str):
+            return int(value)
+        return value
+
+    def canonical(self, value: Any) -> Any:
+        """Normalise a YAML value so equal meanings compare equal (URL lists join by newline)."""
+        if self.kind == "url" and isinstance(value, list):
+            return "\n".join(value)
+        return value
+
+
+def _s(key: str, wire: str, kind: Kind = "bool", **kw: Any) -> FieldSpec:
+    return FieldSpec("settings", key, wire, kind, **kw)
+
+
+def _p(key: str, wire: str, kind: Kind = "bool", **kw: Any) -> FieldSpec:
+    return FieldSpec("policies", key, wire, kind, **kw)
+
+
+CATALOGUE: tuple[FieldSpec, ...] = (
+    # Developer side: ExtlClntAppGlobalOauthSettings.
+    _s(
+        "client_credentials",
+        "isClientCredentialsFlowEnabled",
+        flow_switch=True,
+        doc="OAuth 2.0 client credentials flow (developer-side switch)",
+    ),
+    _s(
+        "code_credentials",
+        "isCodeCredFlowEnabled",
+        flow_switch=True,
+        doc="Authorization Code and Credentials flow",
+    ),
+    _s(
+        "code_credentials_post_only",
+        "isCodeCredPostOnly",
+        doc="credentials must be POSTed to /services/oauth2/authorize",
+    ),
+    _s("device", "isDeviceFlowEnabled", flow_switch=True, doc="OAuth 2.0 device flow"),
+    _s(
+        "token_exchange",
+        "isTokenExchangeEnabled",
+        flow_switch=True,
+        doc="token exchange (developer-side switch)",
+    ),
+    _s("jwt_access_tokens", "isNamedUserJwtEnabled", doc="issue JWT-based access tokens"),
+    _s("pkce_required", "isPkceRequired", doc="require PKCE"),
+    _s(
+        "consumer_secret_optional",
+        "isConsumerSecretOptional",
+        doc="secret optional in the web server flow",
+    ),
+    _s("refresh_token_rotation", "isRefreshTokenRotationEnabled", doc="rotate refresh tokens"),
+    _s(
+        "secret_required_for_refresh_token",
+        "isSecretRequiredForRefreshToken",
+        doc="secret required on refresh",
+    ),
+    _s(
+        "secret_required_for_token_exchange",
+        "isSecretRequiredForTokenExchange",
+        doc="secret required for token exchange",
+    ),
+    _s("introspect_all_tokens", "isIntrospectAllTokens", doc="app may introspect all tokens"),
+    _s("callback_url", "callbackUrl", "url", doc="OAuth redirect URI(s); a list for several"),
+    # Admin side: ExtlClntAppOauthConfigurablePolicies.
+    _p(
+        "client_credentials",
+        "isClientCredentialsFlowEnabled",
+        flow_switch=True,
+        doc="OAuth 2.0 client credentials flow (admin-side switch)",
+    ),
+    _p(
+        "run_as",
+        "clientCredentialsFlowUser",
+        "str",
+        doc="username the client credentials flow runs as",
+    ),
+    _p(
+        "token_exchange",
+        "isTokenExchangeFlowEnabled",
+        flow_switch=True,
+        doc="token exchange (admin-side switch)",
+    ),
+    _p(
+        "guest_code_credentials",
+        "isGuestCodeCredFlowEnabled",
+        flow_switch=True,
+        doc="guest Authorization Code and Credentials flow",
+    ),
+    _p(
+        "permitted_users",
+        "permittedUsersPolicyType",
+        "enum",
+        choices={
+            "admin_approved": "AdminApprovedPreAuthorized",
+            "all_self_authorized": "AllSelfAuthorized",
+        },
+        doc="who may use the app",
+    ),
+    _p(
+        "ip_relaxation",
+        "ipRelaxationPolicyType",
+        "enum",
+        choices={
+            "enforce": "Enforce",
+            "bypass": "Bypass",
+            "bypass_2factor": "Bypass_2factor",
+            "enforce_relax_refresh": "Enforce_RelaxRefresh",
+        },
+        doc="IP restriction relaxation",
+    ),
+    _p(
+        "refresh_token.policy",
+        "refreshTokenPolicyType",
+        "enum",
+        choices={
+            "infinite": "Infinite",
+            "zero": "Zero",
+            "specific_lifetime": "SpecificLifetime",
+            "specific_inactivity": "SpecificInactivity",
+        },
+        doc="refresh token policy",
+    ),
+    _p(
+        "refresh_token.period",
+        "refreshTokenValidityPeriod",
+        "int",
+        doc="refresh token validity period",
+    ),
+    _p(
+        "refresh_token.unit",
+        "refreshTokenValidityUnit",
+        "enum",
+        choices={"hours": "Hours", "days": "Days", "months": "Months"},
+        doc="unit of the refresh token period",
+    ),
+    _p(
+        "session_level",
+        "requiredSessionLevel",
+        "enum",
+        choices={"low": "LOW", "standard": "STANDARD", "high_assurance": "HIGH_ASSURANCE"},
+        doc="session security level required",
+    ),
+    _p(
+        "session_timeout_minutes",
+        "sessionTimeoutInMinutes",
+        "int",
+        doc="session timeout in minutes (opaque tokens only)",
+    ),
+    _p("profiles", "commaSeparatedProfile", "list", doc="profiles granted access"),
+    _p(
+        "permission_sets",
+        "commaSeparatedPermissionSet",
+        "list",
+        doc="permission sets granted access",
+    ),
+)
+
+BY_PATH: dict[str, FieldSpec] = {spec.path: spec for spec in CATALOGUE}
+#: Keys that hold a nested mapping in YAML (`refresh_token: {policy, period, unit}`).
+NESTED_KEYS: dict[Side, dict[str, list[str]]] = {"settings": {}, "policies": {}}
+for _spec in CATALOGUE:
+    if "." in _spec.key:
+        _parent, _child = _spec.key.split(".", 1)
+        NESTED_KEYS[_spec.side].setdefault(_parent, []).append(_child)
+
+
+def specs_of(side: Side) -> list[FieldSpec]:
+    """The catalogue entries of one side, in catalogue order."""
+    return [spec for spec in CATALOGUE if spec.side == side]
+
+
+def decode_component(side: Side, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Live component fields -> {field path: YAML-terms value} for every managed field."""
+    return {spec.path: spec.from_wire(fields.get(spec.wire)) for spec in specs_of(side)}

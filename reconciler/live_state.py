@@ -1,0 +1,58 @@
+"""Live state: what the org holds, read through the Org protocol and grouped per app.
+
+Satellite components are matched to their app by their `externalClientApplication` field,
+never by name: Salesforce has no naming rule for them (eca doc §7). That means every satellite
+is read, even when only a few apps are wanted: the name alone cannot say whose it is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from . import fields as F
+from .errors import ReadRefused
+from .model import LiveApp
+from .org.interface import Org
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LiveState:
+    org_id: str
+    apps: dict[str, LiveApp]
+
+
+def read_live(org: Org, only: Collection[str] | None = None) -> LiveState:
+    """Read the OAuth settings and policies of every app (or of `only` those apps)."""
+    org_id = org.org_id
+    names = org.list_names([F.APP_TYPE, F.SETTINGS_TYPE, F.POLICIES_TYPE])
+    apps = {n: LiveApp(n) for n in names[F.APP_TYPE] if only is None or n in only}
+    for side, type_name in F.TYPE_OF_SIDE.items():
+        try:
+            components = org.read(type_name, names[type_name])
+        except ReadRefused as exc:
+            if side != "settings":
+                raise
+            # Salesforce advises turning consumer-secret access via the Metadata API off; such
+            # an org may refuse the global settings type. Policies stay manageable.
+            log.info("settings side unreadable: %s", exc)
+            for app in apps.values():
+                app.settings_unreadable = str(exc)
+            continue
+        for component in components:
+            app = apps.get(component.parent or "")
+            if app is None:
+                continue
+            existing = app.component(side)
+            if existing is not None:
+                app.problems.append(
+                    f"two {type_name} components name this app ({existing.full_name}, "
+                    f"{component.full_name}); remove one in Setup before managing it"
+                )
+                continue
+            setattr(app, side, component)
+    log.debug("read %d app(s) from org %s", len(apps), org_id)
+    return LiveState(org_id=org_id, apps=apps)

@@ -1,0 +1,142 @@
+"""The one model every stage shares: live components and apps, field changes, plans.
+
+Desired apps live in desired_state.py (they carry source locations); everything the org says is
+a Component, grouped into LiveApps; the planner turns the two into a Plan that renderers print
+and the applier executes. A Plan never holds a secret: it only holds declared fields.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import fields as F
+
+
+@dataclass
+class Component:
+    """One Metadata API component, all fields as the org returned them (secrets included).
+
+    It exists only in memory, to be written back whole (read-modify-write). Its repr masks
+    secrets so a stray log line or traceback cannot leak them.
+    """
+
+    type: str
+    full_name: str
+    fields: dict[str, Any]
+    #: Why writing this component back would lose data (e.g. elements unknown to the WSDL).
+    unwritable: str | None = None
+
+    def __repr__(self) -> str:
+        shown = {k: ("***" if k in F.SECRET_FIELDS else v) for k, v in self.fields.items()}
+        return f"Component({self.type}, {self.full_name}, {shown})"
+
+    __str__ = __repr__
+
+    @property
+    def parent(self) -> str | None:
+        """The app this satellite belongs to: its `externalClientApplication` field (eca doc §7)."""
+        return self.fields.get("externalClientApplication")
+
+    def copy(self) -> Component:
+        return Component(self.type, self.full_name, copy.deepcopy(self.fields), self.unwritable)
+
+
+@dataclass
+class LiveApp:
+    """An app as found in the org, with its two OAuth components (either may be missing)."""
+
+    name: str
+    settings: Component | None = None
+    policies: Component | None = None
+    #: Why the settings side could not be read (e.g. consumer-secret access off), if it could not.
+    settings_unreadable: str | None = None
+    #: Problems that make the app unmanageable (e.g. two policy components claim it).
+    problems: list[str] = field(default_factory=list)
+
+    def component(self, side: F.Side) -> Component | None:
+        return self.settings if side == "settings" else self.policies
+
+    def values(self) -> dict[str, Any]:
+        """Every managed field in YAML terms, keyed by field path; absent sides are omitted."""
+        out: dict[str, Any] = {}
+        for side in ("settings", "policies"):
+            comp = self.component(side)
+            if comp is not None:
+                out.update(F.decode_component(side, comp.fields))
+        return out
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    app: str
+    side: F.Side
+    field: str  # YAML key inside the side, e.g. "client_credentials" or "refresh_token.period"
+    before: Any
+    after: Any
+
+    @property
+    def path(self) -> str:
+        return f"{self.side}.{self.field}"
+
+    @property
+    def spec(self) -> F.FieldSpec:
+        return F.BY_PATH[self.path]
+
+    @property
+    def enables_flow(self) -> bool:
+        """A change that turns an OAuth flow on: rendered with a warning mark."""
+        return self.spec.flow_switch and self.after is True and self.before is not True
+
+
+@dataclass
+class AppPlan:
+    """What the plan says about one declared app."""
+
+    name: str
+    changes: list[FieldChange] = field(default_factory=list)
+    #: Live values of every declared field when planned: the staleness check compares these.
+    observed: dict[str, Any] = field(default_factory=dict)
+    #: Blocking problems (app missing, side unreadable but declared, ...). Apply refuses them.
+    errors: list[str] = field(default_factory=list)
+    #: Non-blocking remarks (side unreadable but not declared, ...).
+    notes: list[str] = field(default_factory=list)
+
+    def changes_on(self, side: F.Side) -> list[FieldChange]:
+        return [c for c in self.changes if c.side == side]
+
+
+@dataclass
+class Plan:
+    """A plain object: renderers print it, plan files store it, the applier executes it."""
+
+    org_id: str
+    instance_url: str
+    desired_digest: str
+    created_at: str
+    apps: list[AppPlan]
+
+    @property
+    def changes(self) -> list[FieldChange]:
+        return [c for app in self.apps for c in app.changes]
+
+    @property
+    def changed_apps(self) -> list[AppPlan]:
+        return [app for app in self.apps if app.changes]
+
+    @property
+    def errors(self) -> list[tuple[str, str]]:
+        return [(app.name, e) for app in self.apps for e in app.errors]
+
+    def app(self, name: str) -> AppPlan | None:
+        return next((a for a in self.apps if a.name == name), None)
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "apps_to_change": len(self.changed_apps),
+            "fields_to_change": len(self.changes),
+            "flows_to_enable": sum(1 for c in self.changes if c.enables_flow),
+            "apps_in_error": sum(1 for a in self.apps if a.errors),
+            "apps_declared": len(self.apps),
+        }

@@ -1,0 +1,103 @@
+"""Turn `-o ORG` / `--instance-url URL` into an open Org.
+
+Both paths end in the same SalesforceOrg over simple-salesforce: the emulator is just an org at
+a loopback URL with a self-signed certificate, so the planner cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+
+from ..errors import ReconcilerError
+from .salesforce import API_VERSION, SalesforceOrg
+
+DEFAULT_EMULATOR_STATE = Path(".reconciler/emulator-org.json")
+TOKEN_ENV = "SF_ACCESS_TOKEN"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def normalise_instance_url(url: str) -> str:
+    """`https://host[:port]` with no path: what simple-salesforce needs (wire doc §3, §11.2).
+
+    simple-salesforce always speaks https, whatever the scheme given; plain http is refused
+    except to loopback, where it is accepted for convenience and still spoken as https.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ReconcilerError(
+            f"--instance-url {url!r} is not a URL like https://acme.my.salesforce.com"
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ReconcilerError(
+            f"--instance-url {url!r} uses plain http; only https is allowed outside loopback"
+        )
+    port = f":{parts.port}" if parts.port and parts.port != 443 else ""
+    return f"https://{parts.hostname}{port}"
+
+
+@contextlib.contextmanager
+def connect(
+    target: str | None = None,
+    instance_url: str | None = None,
+    *,
+    api_version: str = API_VERSION,
+    timeout: float = 60.0,
+) -> Iterator[SalesforceOrg]:
+    """Yield an open Org; an in-process emulator is stopped when the block ends."""
+    if target and instance_url:
+        raise ReconcilerError("give either -o/--target-org or --instance-url, not both")
+    if instance_url:
+        token = os.environ.get(TOKEN_ENV, "").strip()
+        if not token:
+            raise ReconcilerError(
+                f"--instance-url needs the access token in the environment variable {TOKEN_ENV} "
+                "(for example from `sf org auth show-access-token`); it is never a flag"
+            )
+        session = requests.Session()  # trust_env: REQUESTS_CA_BUNDLE and proxies are honoured
+        yield SalesforceOrg(
+            normalise_instance_url(instance_url),
+            token,
+            session,
+            api_version=api_version,
+            timeout=timeout,
+        )
+        return
+    if not target:
+        raise ReconcilerError("no org given: use -o emulator[:STATE_FILE] or --instance-url URL")
+    if target != "emulator" and not target.startswith("emulator:"):
+        raise ReconcilerError(
+            f"unknown org {target!r}: use -o emulator[:STATE_FILE] for the built-in emulator, or "
+            f"--instance-url URL with {TOKEN_ENV} for a real org"
+        )
+    from ..emulator.server import EmulatorServer  # imported lazily: real-org runs do not need it
+
+    state = Path(target.partition(":")[2] or DEFAULT_EMULATOR_STATE)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    with EmulatorServer(state) as server:
+        session = requests.Session()
+        # The emulator's certificate is self-signed: trust exactly it. trust_env off so a
+        # REQUESTS_CA_BUNDLE meant for real orgs cannot override this (wire doc §11.3).
+        session.trust_env = False
+        session.verify = server.ca_cert_path
+        yield SalesforceOrg(
+            server.instance_url,
+            server.access_token,
+            session,
+            api_version=api_version,
+            timeout=timeout,
+        )

@@ -1,0 +1,114 @@
+"""Planning: desired state x live state -> Plan. Pure: no I/O, so it is cheap to test and reuse."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import UTC, datetime
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from . import fields as F
+from .desired_state import DesiredApp, DesiredState
+from .errors import ReconcilerError
+from .live_state import LiveState
+from .model import AppPlan, FieldChange, LiveApp, Plan
+
+_ORDER = {spec.path: i for i, spec in enumerate(F.CATALOGUE)}
+
+
+def select_apps(
+    desired: DesiredState, only: Collection[str] = (), exclude: Collection[str] = ()
+) -> list[DesiredApp]:
+    """Apply --app / --exclude; naming an undeclared app is an error, not a silent no-op."""
+    unknown = [n for n in [*only, *exclude] if n not in desired.apps]
+    if unknown:
+        raise ReconcilerError(
+            f"not declared in the desired state: {', '.join(unknown)} "
+            f"(declared: {', '.join(sorted(desired.apps)) or 'none'})"
+        )
+    return [
+        app
+        for name, app in sorted(desired.apps.items())
+        if (not only or name in only) and name not in exclude
+    ]
+
+
+def changed_paths(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Field paths whose values differ; list order is ignored (profiles are a set)."""
+    diff = DeepDiff(before, after, ignore_order=True, ignore_numeric_type_changes=True)
+    return sorted(diff.affected_root_keys, key=lambda p: _ORDER.get(p, len(_ORDER)))
+
+
+def plan_app(wanted: DesiredApp, live: LiveApp | None) -> AppPlan:
+    plan = AppPlan(wanted.name)
+    if live is None:
+        plan.errors.append("not found in the org; this tool does not create apps")
+        return plan
+    plan.errors.extend(live.problems)
+    if live.settings_unreadable:
+        if wanted.declares("settings"):
+            plan.errors.append(
+                "the settings side cannot be read from this org "
+                f"({live.settings_unreadable}); remove `settings:` for this app or allow "
+                "consumer-secret access via the Metadata API"
+            )
+        else:
+            plan.notes.append("the settings side cannot be read from this org; not managed")
+    for side, type_name in F.TYPE_OF_SIDE.items():
+        if (
+            wanted.declares(side)
+            and live.component(side) is None
+            and not (side == "settings" and live.settings_unreadable)
+        ):
+            plan.errors.append(
+                f"has no {type_name} component; this tool does not create components"
+            )
+    live_values = live.values()
+    declared = {p: v for p, v in wanted.values.items() if p.split(".")[0] in _readable(live)}
+    plan.observed = {p: live_values.get(p) for p in declared}
+    for path in changed_paths(plan.observed, declared):
+        spec = F.BY_PATH[path]
+        plan.changes.append(
+            FieldChange(wanted.name, spec.side, spec.key, plan.observed[path], declared[path])
+        )
+    _check_feasible(plan, live, live_values)
+    return plan
+
+
+def _readable(live: LiveApp) -> set[str]:
+    return {side for side in F.TYPE_OF_SIDE if live.component(side) is not None}
+
+
+def _check_feasible(plan: AppPlan, live: LiveApp, live_values: dict[str, Any]) -> None:
+    """Refuse at plan time what the org would refuse at apply time, with a clearer message."""
+    after = {**live_values, **{c.path: c.after for c in plan.changes}}
+    if after.get("policies.client_credentials") is True and not after.get("policies.run_as"):
+        plan.errors.append(
+            "policies.client_credentials is true but no run-as user is set: declare "
+            "policies.run_as (a username with the API Only permission)"
+        )
+    for side in {c.side for c in plan.changes}:
+        component = live.component(side)
+        if component is not None and component.unwritable:
+            plan.errors.append(
+                f"{component.full_name} cannot be written without losing data: "
+                f"{component.unwritable}"
+            )
+
+
+def build_plan(
+    desired: DesiredState,
+    live: LiveState,
+    instance_url: str,
+    only: Collection[str] = (),
+    exclude: Collection[str] = (),
+) -> Plan:
+    apps = [plan_app(app, live.apps.get(app.name)) for app in select_apps(desired, only, exclude)]
+    return Plan(
+        org_id=live.org_id,
+        instance_url=instance_url,
+        desired_digest=desired.digest,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        apps=apps,
+    )
