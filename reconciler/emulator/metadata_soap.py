@@ -88,6 +88,8 @@ class MetadataService:
             inner = handlers[name]()
         except sx.SoapFault as fault:
             return 500, sx.fault_envelope(fault.code, fault.message)
+        except Exception as exc:  # noqa: BLE001 - an emulator bug must still answer in SOAP
+            return 500, sx.fault_envelope("UNKNOWN_EXCEPTION", f"emulator error: {exc!r}")
         return 200, sx.md_envelope(inner)
 
     # ----------------------------------------------------------------------------- list
@@ -329,7 +331,7 @@ class MetadataService:
         stamp = now_iso()
         info = infos.get(full_name)
         if info is None:
-            n = sum(len(v) for v in doc["metadata_info"].values()) + 1
+            n = secrets.randbelow(10**12)  # random: counting would reuse ids after deletes
             info = {"id": sf_id(ID_PREFIX[type_name], n), "createdDate": stamp}
             infos[full_name] = info
         info["lastModifiedDate"] = stamp
