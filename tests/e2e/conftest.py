@@ -1,0 +1,191 @@
+"""End-to-end fixtures: the real CLI against the real HTTPS org emulator, no mocks.
+
+Every test writes an org state JSON file (the demo org, optionally mutated), drives the CLI with
+`-o emulator:<file>` (the CLI starts the emulator in-process; simple-salesforce and zeep talk to
+it over HTTPS), and inspects the state file afterwards.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from reconciler.cli import main
+from reconciler.emulator.demo_org import build_demo_org
+
+REPO = Path(os.path.abspath(__file__)).parents[2]
+SHIPPED_DESIRED = REPO / "desired"
+RECONCILER_BIN = Path(sys.executable).parent / "reconciler"
+
+SETTINGS = "ExtlClntAppGlobalOauthSettings"
+POLICIES = "ExtlClntAppOauthConfigurablePolicies"
+
+#: App -> (settings fullName, policies fullName) in the demo org.
+COMPONENTS = {
+    "Billing_Sync": ("Billing_Sync_glbloauth", "Billing_Sync_oauthPlcy"),
+    "Data_Warehouse_ETL": (
+        "Data_Warehouse_ETLGlblOAuth",
+        "Data_Warehouse_ETL_oauth_defaultPolicy",
+    ),
+    "Mobile_Field_Service": ("Mobile_Field_Service_glbloauth", "Mobile_Field_Service_oauthPlcy"),
+    "Partner_Portal": ("Partner_PortalGlblOAuth", "Partner_Portal_oauthPlcy"),
+    "Reporting_JWT": ("Reporting_JWT_glbloauth", "Reporting_JWT_defaultPolicy"),
+    "Legacy_Importer": ("Legacy_Importer_glbloauth", "Legacy_Importer_oauthPlcy"),
+    "Marketing_Events": ("Marketing_EventsGlblOAuth", "Marketing_Events_oauthPlcy"),
+}
+
+_BASE_DOC: dict[str, Any] | None = None
+
+
+def demo_doc() -> dict[str, Any]:
+    """A fresh copy of the demo org document (built once per session: keygen is not free)."""
+    global _BASE_DOC
+    if _BASE_DOC is None:
+        _BASE_DOC = build_demo_org()
+    return copy.deepcopy(_BASE_DOC)
+
+
+def settings_of(doc: dict[str, Any], app: str) -> dict[str, Any]:
+    return doc["metadata"][SETTINGS][COMPONENTS[app][0]]
+
+
+def policies_of(doc: dict[str, Any], app: str) -> dict[str, Any]:
+    return doc["metadata"][POLICIES][COMPONENTS[app][1]]
+
+
+class Org:
+    """One emulator state file on disk."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.target = f"emulator:{path}"
+
+    def load(self) -> dict[str, Any]:
+        return json.loads(self.path.read_text(encoding="utf-8"))
+
+    def save(self, doc: dict[str, Any]) -> None:
+        self.path.write_text(json.dumps(doc, indent=2, sort_keys=True), encoding="utf-8")
+
+    def mutate(self, fn: Callable[[dict[str, Any]], None]) -> None:
+        doc = self.load()
+        fn(doc)
+        self.save(doc)
+
+    def bytes(self) -> bytes:
+        return self.path.read_bytes()
+
+
+@pytest.fixture
+def org_file(tmp_path: Path) -> Callable[..., Org]:
+    """`org_file(mutate=None, doc=None, name="org.json")` writes an org state file."""
+
+    def make(
+        mutate: Callable[[dict[str, Any]], None] | None = None,
+        doc: dict[str, Any] | None = None,
+        name: str = "org.json",
+    ) -> Org:
+        doc = doc if doc is not None else demo_doc()
+        if mutate is not None:
+            mutate(doc)
+        org = Org(tmp_path / name)
+        org.save(doc)
+        return org
+
+    return make
+
+
+@pytest.fixture
+def org(org_file: Callable[..., Org]) -> Org:
+    """The unmodified demo org."""
+    return org_file()
+
+
+@pytest.fixture
+def desired(tmp_path: Path) -> Callable[..., Path]:
+    """`desired(yaml_text, name="apps.yaml", folder="desired")` writes one YAML file."""
+
+    def write(text: str, name: str = "apps.yaml", folder: str = "desired") -> Path:
+        path = tmp_path / folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+def run(*args: Any, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    """Invoke the CLI in-process; unexpected exceptions propagate to the test."""
+    result = CliRunner().invoke(
+        main, [str(a) for a in args], input=input, env=env, catch_exceptions=False
+    )
+    return result
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    return run
+
+
+def assert_clean_error(result: Result, *needles: str) -> None:
+    """Exit 1, every needle in stderr, and no Python traceback anywhere."""
+    assert result.exit_code == 1, (result.exit_code, result.output)
+    for needle in needles:
+        assert needle in result.stderr, (needle, result.stderr)
+    assert "Traceback" not in result.output
+    assert "internal error" not in result.output
+
+
+def run_in_pty(args: list[str], answer: str, cwd: Path, timeout: float = 60.0) -> tuple[int, str]:
+    """Run the reconciler binary with a real terminal on stdin/stdout/stderr.
+
+    Waits for the confirmation prompt, types `answer` + Enter, and returns (exit code, all
+    terminal output).
+    """
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [str(RECONCILER_BIN), *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=cwd,
+        close_fds=True,
+        env={**os.environ, "TERM": "dumb", "COLUMNS": "200"},
+    )
+    os.close(slave)
+    out = b""
+    answered = False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            if not answered and b"Only 'yes' will be accepted:" in out:
+                os.write(master, answer.encode() + b"\n")
+                answered = True
+            if proc.poll() is not None and not ready:
+                break
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return code, out.decode("utf-8", "replace")
