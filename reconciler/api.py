@@ -22,6 +22,7 @@ from .model import Plan
 from .org.interface import Org
 from .planning import build_plan, select_apps
 from .render import RENDERERS
+from .risk import after_values, assess
 
 __all__ = [
     "apply",
@@ -38,8 +39,18 @@ def make_plan(
 ) -> tuple[Plan, LiveState]:
     """Read the declared apps from the org and diff them. Read-only: no write API is called."""
     names = [app.name for app in select_apps(desired, only, exclude)]
-    live = read_live(org, only=names)
-    return build_plan(desired, live, org.instance_url, only, exclude), live
+    # Unlisted apps matter to the baseline unless ignored (or the run is narrowed by --app).
+    wants_all = desired.baseline.unlisted != "ignore" and not only
+    live = read_live(org, only=None if wants_all else names)
+    plan = build_plan(desired, live, org.instance_url, only, exclude)
+    targets = {
+        app.name: (after_values(live.apps.get(app.name), app.changes), live.apps.get(app.name))
+        for app in plan.apps
+        if not app.errors
+    }
+    for name, context in assess(org, targets).items():
+        plan.app(name).risk = context
+    return plan, live
 
 
 def render(plan: Plan, fmt: str = "text") -> str:

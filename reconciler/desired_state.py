@@ -11,18 +11,49 @@ import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from . import fields as F
+from .controls import BY_ID as CONTROLS_BY_ID
+from .controls import DEFAULT_BASELINE
 from .errors import DesiredStateError, Issue
 from .yaml_source import LocatedDict, load_yaml
 
 SUPPORTED_VERSIONS = (1,)
-TOP_LEVEL_KEYS = ("version", "defaults", "apps")
-APP_KEYS = ("settings", "policies")
+TOP_LEVEL_KEYS = ("version", "defaults", "apps", "baseline", "unlisted", "exception_warning_days")
+APP_KEYS = ("settings", "policies", "exceptions")
+SIDE_KEYS = ("settings", "policies")
+EXCEPTION_KEYS = ("control", "justification", "owner", "ticket", "expires")
+UNLISTED_MODES = ("enforce", "report", "ignore")
 #: ExternalClientApplication fullNames are API names, optionally namespaced (`ns__Name`).
 APP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ExceptionEntry:
+    """A justified, expiring exemption of one app from one control."""
+
+    control: str
+    justification: str
+    owner: str
+    expires: date
+    ticket: str | None
+    file: str
+    line: int
+
+
+@dataclass
+class BaselineConfig:
+    """Which controls apply, and what to do with org apps the YAML does not list."""
+
+    controls: tuple[str, ...]
+    unlisted: str = "report"
+    exception_warning_days: int = 30
+    #: Where `baseline:` was declared (for error messages and SARIF), if it was.
+    file: str | None = None
+    line: int = 0
 
 
 @dataclass
@@ -35,6 +66,12 @@ class DesiredApp:
     values: dict[str, Any] = field(default_factory=dict)
     #: field path -> line where it was declared (or the defaults line it came from).
     lines: dict[str, int] = field(default_factory=dict)
+    exceptions: list[ExceptionEntry] = field(default_factory=list)
+    #: False for a stand-in built for an org app that the YAML does not list.
+    listed: bool = True
+
+    def exception_for(self, control: str) -> ExceptionEntry | None:
+        return next((e for e in self.exceptions if e.control == control), None)
 
     def declares(self, side: F.Side) -> bool:
         return any(path.startswith(side + ".") for path in self.values)
@@ -46,6 +83,9 @@ class DesiredState:
     files: list[str]
     #: sha256 over the files' bytes, recorded in plans so a reviewer can tie a plan to a commit.
     digest: str
+    baseline: BaselineConfig = field(default_factory=lambda: BaselineConfig(DEFAULT_BASELINE))
+    #: Non-blocking findings (exceptions expiring soon or no longer needed).
+    warnings: list[Issue] = field(default_factory=list)
 
 
 def _suggest(key: str, allowed: list[str]) -> str:
@@ -66,6 +106,7 @@ class _Validator:
     def __init__(self, display: str) -> None:
         self.file = display
         self.issues: list[Issue] = []
+        self.found_baseline: BaselineConfig | None = None
 
     def issue(self, line: int | None, key: str, message: str) -> None:
         self.issues.append(Issue(self.file, line, key, message))
@@ -174,8 +215,8 @@ class _Validator:
         lines: dict[str, int] = {}
         if block is None:
             return values, lines
-        self.check_keys(block, APP_KEYS, where)
-        for side in APP_KEYS:
+        self.check_keys(block, APP_KEYS if where.startswith("apps.") else SIDE_KEYS, where)
+        for side in SIDE_KEYS:
             if side in block:
                 v, ln = self.side(side, block[side], block.line_of(side), f"{where}.{side}")
                 values.update(v)
@@ -190,6 +231,7 @@ class _Validator:
             self.issue(1, "", "top level must be a mapping with 'version' and 'apps'")
             return []
         self.check_keys(data, TOP_LEVEL_KEYS, "")
+        self.found_baseline = self.baseline(data)
         version = data.get("version")
         if version not in SUPPORTED_VERSIONS or isinstance(version, bool):
             self.issue(
@@ -219,6 +261,10 @@ class _Validator:
                 continue
             values, lines = self.sides(body, line, f"apps.{name}")
             app = DesiredApp(name, self.file, line)
+            if isinstance(body, LocatedDict) and "exceptions" in body:
+                app.exceptions = self.exceptions(
+                    body["exceptions"], body.line_of("exceptions"), f"apps.{name}.exceptions"
+                )
             for path, value in default_values.items():
                 app.values[path], app.lines[path] = value, default_lines[path]
             app.values.update(values)
@@ -226,6 +272,122 @@ class _Validator:
             self.cross_checks(app)
             apps.append(app)
         return apps
+
+    def exceptions(self, raw: Any, line: int, where: str) -> list[ExceptionEntry]:
+        """Shape checks only; expiry and need are judged in baseline.py, which knows today."""
+        if not isinstance(raw, list):
+            self.issue(line, where, "must be a list of {control, justification, owner, expires}")
+            return []
+        entries: list[ExceptionEntry] = []
+        seen: set[str] = set()
+        for index, item in enumerate(raw):
+            key = f"{where}[{index}]"
+            if not isinstance(item, LocatedDict):
+                self.issue(
+                    line, key, "must be a mapping with control, justification, owner, expires"
+                )
+                continue
+            self.check_keys(item, EXCEPTION_KEYS, key)
+            ok = True
+            control = item.get("control")
+            if control not in CONTROLS_BY_ID:
+                allowed = ", ".join(CONTROLS_BY_ID)
+                self.issue(
+                    item.line_of("control"),
+                    f"{key}.control",
+                    f"unknown control {control!r}; allowed: {allowed}",
+                )
+                ok = False
+            elif control in seen:
+                self.issue(
+                    item.line_of("control"),
+                    f"{key}.control",
+                    f"a second exception for {control}; keep one",
+                )
+                ok = False
+            for required in ("justification", "owner"):
+                text = item.get(required)
+                if not isinstance(text, str) or not text.strip():
+                    self.issue(
+                        item.line_of(required),
+                        f"{key}.{required}",
+                        "required: a non-empty text (exceptions must say why and who)",
+                    )
+                    ok = False
+            expires = item.get("expires")
+            if isinstance(expires, datetime):
+                expires = expires.date()
+            if isinstance(expires, str):
+                with contextlib.suppress(ValueError):
+                    expires = date.fromisoformat(expires.strip())
+            if not isinstance(expires, date):
+                self.issue(
+                    item.line_of("expires"),
+                    f"{key}.expires",
+                    "required: a date YYYY-MM-DD (exceptions must expire)",
+                )
+                ok = False
+            ticket = item.get("ticket")
+            if ticket is not None and not isinstance(ticket, str | int):
+                self.issue(item.line_of("ticket"), f"{key}.ticket", "must be a text, e.g. SEC-1234")
+                ok = False
+            if ok:
+                seen.add(control)
+                entries.append(
+                    ExceptionEntry(
+                        control,
+                        item["justification"].strip(),
+                        item["owner"].strip(),
+                        expires,
+                        None if ticket is None else str(ticket),
+                        self.file,
+                        item.line,
+                    )
+                )
+        return entries
+
+    def baseline(self, data: LocatedDict) -> BaselineConfig | None:
+        """`baseline: [ids]`, `unlisted: mode`, `exception_warning_days: N`; None if undeclared."""
+        if not any(k in data for k in ("baseline", "unlisted", "exception_warning_days")):
+            return None
+        config = BaselineConfig(DEFAULT_BASELINE, file=self.file, line=data.line_of("baseline"))
+        if "baseline" in data:
+            raw = data["baseline"]
+            if not isinstance(raw, list) or not all(isinstance(c, str) for c in raw):
+                self.issue(
+                    data.line_of("baseline"),
+                    "baseline",
+                    "must be a list of control ids, e.g. [ECA-OAUTH-001]",
+                )
+            else:
+                for control in raw:
+                    if control not in CONTROLS_BY_ID:
+                        self.issue(
+                            data.line_of("baseline"),
+                            "baseline",
+                            f"unknown control {control!r}; allowed: " + ", ".join(CONTROLS_BY_ID),
+                        )
+                config.controls = tuple(c for c in raw if c in CONTROLS_BY_ID)
+        if "unlisted" in data:
+            if data["unlisted"] not in UNLISTED_MODES:
+                self.issue(
+                    data.line_of("unlisted"),
+                    "unlisted",
+                    f"invalid value {data['unlisted']!r}; allowed: " + " | ".join(UNLISTED_MODES),
+                )
+            else:
+                config.unlisted = data["unlisted"]
+        if "exception_warning_days" in data:
+            days = data["exception_warning_days"]
+            if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+                self.issue(
+                    data.line_of("exception_warning_days"),
+                    "exception_warning_days",
+                    f"invalid value {days!r}; allowed: a whole number >= 0",
+                )
+            else:
+                config.exception_warning_days = days
+        return config
 
     def cross_checks(self, app: DesiredApp) -> None:
         """Rules that span fields; checked after defaults are merged, as the org would see them."""
@@ -248,7 +410,7 @@ class _Validator:
                     )
 
 
-def load_desired(path: str | Path) -> DesiredState:
+def load_desired(path: str | Path, today: date | None = None) -> DesiredState:
     """Load and validate a file or folder; DesiredStateError lists every issue found."""
     root = Path(path)
     if not root.exists():
@@ -258,6 +420,7 @@ def load_desired(path: str | Path) -> DesiredState:
         raise DesiredStateError([Issue(str(path), None, "", "no *.yaml or *.yml files found")])
     issues: list[Issue] = []
     apps: dict[str, DesiredApp] = {}
+    baseline: BaselineConfig | None = None
     digest = hashlib.sha256()
     for file in files:
         display = str(file)
@@ -279,9 +442,27 @@ def load_desired(path: str | Path) -> DesiredState:
                 )
             else:
                 apps[app.name] = app
+        if validator.found_baseline is not None:
+            if baseline is not None:
+                validator.issue(
+                    validator.found_baseline.line,
+                    "baseline",
+                    f"baseline settings declared twice (also in {baseline.file}:"
+                    f"{baseline.line}); keep them in one file",
+                )
+            else:
+                baseline = validator.found_baseline
         issues.extend(validator.issues)
+    state = DesiredState(apps=apps, files=[str(f) for f in files], digest=digest.hexdigest())
+    if baseline is not None:
+        state.baseline = baseline
+    if not issues:
+        from .baseline import check_desired  # baseline.py builds on the types defined here
+
+        problems, state.warnings = check_desired(state, today or date.today())
+        issues.extend(problems)
     if issues:
         order = {name: i for i, name in enumerate(str(f) for f in files)}
         issues.sort(key=lambda i: (order.get(i.file, -1), i.line or 0))
         raise DesiredStateError(issues)
-    return DesiredState(apps=apps, files=[str(f) for f in files], digest=digest.hexdigest())
+    return state

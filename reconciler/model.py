@@ -75,6 +75,8 @@ class FieldChange:
     field: str  # YAML key inside the side, e.g. "client_credentials" or "refresh_token.period"
     before: Any
     after: Any
+    #: The baseline control that asked for this change, when the YAML did not declare the field.
+    control: str | None = None
 
     @property
     def path(self) -> str:
@@ -90,6 +92,47 @@ class FieldChange:
         return self.spec.flow_switch and self.after is True and self.before is not True
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A value that violates a baseline control; `exception` set when it is accepted."""
+
+    app: str
+    control: str
+    path: str
+    value: Any
+    listed: bool  # declared under `apps:` (else an unlisted org app)
+    exception: dict[str, Any] | None = None
+    file: str | None = None
+    line: int | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.exception is not None
+
+
+@dataclass
+class RunAsUser:
+    username: str
+    found: bool
+    active: bool | None = None
+    api_only: bool | None = None
+    profile: str | None = None
+    #: Powerful permissions and where each comes from, e.g. "Modify All Data (profile X)".
+    powers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RiskContext:
+    """Why an app with client credentials on is more or less dangerous (control text, SEED)."""
+
+    level: str  # high | medium | low
+    run_as: RunAsUser | None
+    ip_enforced: bool | None
+    ip_relaxation: str | None
+    certificate: bool | None  # None: the settings side could not be read
+    factors: list[str] = field(default_factory=list)
+
+
 @dataclass
 class AppPlan:
     """What the plan says about one declared app."""
@@ -102,6 +145,12 @@ class AppPlan:
     errors: list[str] = field(default_factory=list)
     #: Non-blocking remarks (side unreadable but not declared, ...).
     notes: list[str] = field(default_factory=list)
+    #: False for an org app not under `apps:` (planned by `unlisted: enforce|report`).
+    listed: bool = True
+    #: Baseline violations that remain after the plan (accepted ones carry their exception).
+    findings: list[Finding] = field(default_factory=list)
+    #: Set where client credentials stay or become enabled.
+    risk: RiskContext | None = None
 
     def changes_on(self, side: F.Side) -> list[FieldChange]:
         return [c for c in self.changes if c.side == side]
@@ -129,6 +178,11 @@ class Plan:
     def errors(self) -> list[tuple[str, str]]:
         return [(app.name, e) for app in self.apps for e in app.errors]
 
+    #: Desired-state warnings (exceptions expiring soon or not needed), as printable lines.
+    warnings: list[str] = field(default_factory=list)
+    #: The baseline control ids the plan was judged against.
+    controls: list[str] = field(default_factory=list)
+
     def app(self, name: str) -> AppPlan | None:
         return next((a for a in self.apps if a.name == name), None)
 
@@ -138,5 +192,11 @@ class Plan:
             "fields_to_change": len(self.changes),
             "flows_to_enable": sum(1 for c in self.changes if c.enables_flow),
             "apps_in_error": sum(1 for a in self.apps if a.errors),
-            "apps_declared": len(self.apps),
+            "apps_declared": sum(1 for a in self.apps if a.listed),
+            "unlisted_apps": sum(1 for a in self.apps if not a.listed),
+            "violations": sum(1 for a in self.apps for f in a.findings if not f.accepted),
+            "exceptions_in_force": len(
+                {(f.app, f.control) for a in self.apps for f in a.findings if f.accepted}
+            ),
+            "high_risk_apps": sum(1 for a in self.apps if a.risk and a.risk.level == "high"),
         }

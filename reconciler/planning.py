@@ -9,6 +9,8 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from . import fields as F
+from .baseline import findings, remedies, selected
+from .controls import BY_ID, Control
 from .desired_state import DesiredApp, DesiredState
 from .errors import ReconcilerError
 from .live_state import LiveState
@@ -40,10 +42,15 @@ def changed_paths(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return sorted(diff.affected_root_keys, key=lambda p: _ORDER.get(p, len(_ORDER)))
 
 
-def plan_app(wanted: DesiredApp, live: LiveApp | None) -> AppPlan:
-    plan = AppPlan(wanted.name)
+def plan_app(wanted: DesiredApp, live: LiveApp | None, controls: list[Control] = ()) -> AppPlan:
+    """Plan one app: its declared fields, plus what the baseline needs where it is silent."""
+    plan = AppPlan(wanted.name, listed=wanted.listed)
     if live is None:
         plan.errors.append("not found in the org; this tool does not create apps")
+        plan.notes += [
+            f"exception for {e.control} is not needed: the app does not exist"
+            for e in wanted.exceptions
+        ]
         return plan
     plan.errors.extend(live.problems)
     if live.settings_unreadable:
@@ -65,14 +72,33 @@ def plan_app(wanted: DesiredApp, live: LiveApp | None) -> AppPlan:
                 f"has no {type_name} component; this tool does not create components"
             )
     live_values = live.values()
-    declared = {p: v for p, v in wanted.values.items() if p.split(".")[0] in _readable(live)}
+    exempt = [e.control for e in wanted.exceptions]
+    injected = remedies(wanted.values, live_values, controls, exempt)
+    sources = {path: control for path, (_, control) in injected.items()}
+    wanted_values = {**wanted.values, **{path: v for path, (v, _) in injected.items()}}
+    declared = {p: v for p, v in wanted_values.items() if p.split(".")[0] in _readable(live)}
     plan.observed = {p: live_values.get(p) for p in declared}
     for path in changed_paths(plan.observed, declared):
         spec = F.BY_PATH[path]
         plan.changes.append(
-            FieldChange(wanted.name, spec.side, spec.key, plan.observed[path], declared[path])
+            FieldChange(
+                wanted.name,
+                spec.side,
+                spec.key,
+                plan.observed[path],
+                declared[path],
+                sources.get(path),
+            )
         )
     _check_feasible(plan, live, live_values)
+    after = {**live_values, **{c.path: c.after for c in plan.changes}}
+    plan.findings = findings(wanted.name, after, controls, wanted if wanted.listed else None)
+    for exc in wanted.exceptions:
+        control = BY_ID[exc.control]
+        if control in controls and not control.violations(after):
+            plan.notes.append(
+                f"exception for {exc.control} is not needed: the app would comply anyway"
+            )
     return plan
 
 
@@ -97,6 +123,25 @@ def _check_feasible(plan: AppPlan, live: LiveApp, live_values: dict[str, Any]) -
             )
 
 
+def unlisted_apps(
+    desired: DesiredState,
+    live: LiveState,
+    only: Collection[str] = (),
+    exclude: Collection[str] = (),
+) -> list[DesiredApp]:
+    """Org apps not under `apps:`, as empty declarations, when the baseline covers them.
+
+    `--app` narrows a run to named declared apps, so it leaves unlisted apps out.
+    """
+    if desired.baseline.unlisted == "ignore" or only:
+        return []
+    return [
+        DesiredApp(name, "", 0, listed=False)
+        for name in sorted(live.apps)
+        if name not in desired.apps and name not in exclude
+    ]
+
+
 def build_plan(
     desired: DesiredState,
     live: LiveState,
@@ -104,11 +149,29 @@ def build_plan(
     only: Collection[str] = (),
     exclude: Collection[str] = (),
 ) -> Plan:
-    apps = [plan_app(app, live.apps.get(app.name)) for app in select_apps(desired, only, exclude)]
+    controls = selected(desired.baseline)
+    apps = [
+        plan_app(app, live.apps.get(app.name), controls)
+        for app in select_apps(desired, only, exclude)
+    ]
+    for app in unlisted_apps(desired, live, only, exclude):
+        planned = plan_app(app, live.apps[app.name], controls)
+        if desired.baseline.unlisted == "report":
+            # Report only: nothing is written and the exit code is untouched.
+            planned.changes, planned.observed, planned.errors = [], {}, []
+            live_values = live.apps[app.name].values()
+            planned.findings = findings(app.name, live_values, controls, None)
+            if not planned.findings:
+                continue
+        elif not planned.changes and not planned.findings:
+            continue
+        apps.append(planned)
     return Plan(
         org_id=live.org_id,
         instance_url=instance_url,
         desired_digest=desired.digest,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         apps=apps,
+        warnings=[str(w) for w in desired.warnings],
+        controls=list(desired.baseline.controls),
     )

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from .. import __version__
@@ -31,6 +32,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
                 "before": c.before,
                 "after": c.after,
                 "enables_flow": c.enables_flow,
+                "control": c.control,
             }
             for c in plan.changes
         ],
@@ -41,9 +43,14 @@ def plan_document(plan: Plan) -> dict[str, Any]:
                 "errors": a.errors,
                 "notes": a.notes,
                 "observed": a.observed,
+                "listed": a.listed,
+                "risk": None if a.risk is None else asdict(a.risk),
+                "findings": [asdict(f) for f in a.findings],
             }
             for a in plan.apps
         ],
+        "baseline": plan.controls,
+        "warnings": plan.warnings,
         "summary": plan.summary(),
     }
 
@@ -70,7 +77,9 @@ def plan_from_document(doc: Any, source: str) -> Plan:
             for a in doc["apps"]
         }
         for c in doc["changes"]:
-            change = FieldChange(c["app"], c["component"], c["field"], c["before"], c["after"])
+            change = FieldChange(
+                c["app"], c["component"], c["field"], c["before"], c["after"], c.get("control")
+            )
             change.spec  # noqa: B018 - raises KeyError for a field this version does not manage
             apps[c["app"]].changes.append(change)
         return Plan(

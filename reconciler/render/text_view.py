@@ -1,8 +1,10 @@
-"""Terminal view, in the spirit of `terraform plan`: per app a header, one line per field."""
+"""Terminal view, in the spirit of `terraform plan`: summary first, riskiest apps first, then
+per app a header and one line per field, and the `Plan:` line last where scripts look for it."""
 
 from __future__ import annotations
 
-from ..model import Plan
+from ..model import AppPlan, Finding, Plan, RiskContext
+from ..risk import LEVEL_ORDER
 from .values import plural, show
 
 ENABLE_MARK = "  # enables an OAuth flow"
@@ -19,23 +21,101 @@ def summary_line(plan: Plan) -> str:
     )
 
 
+def risk_order(app: AppPlan) -> tuple[int, str]:
+    return (LEVEL_ORDER.get(app.risk.level, 3) if app.risk else 3, app.name)
+
+
+def describe_risk(name: str, risk: RiskContext) -> list[str]:
+    user = risk.run_as
+    if user is None:
+        who = "no run-as user"
+    elif not user.found:
+        who = f"run as {user.username} (not found)"
+    else:
+        traits = ["active" if user.active else "INACTIVE", "API Only" if user.api_only else "UI"]
+        who = f"run as {user.username} ({', '.join(traits)}, profile {user.profile})"
+    return [f"  [{risk.level.upper()}] {name}: {who}"] + [f"      {f}" for f in risk.factors]
+
+
+def describe_exceptions(accepted: list[Finding]) -> list[str]:
+    """One line per (app, control), naming the fields it covers."""
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for f in accepted:
+        groups.setdefault((f.app, f.control), []).append(f)
+    out = []
+    for (app, control), items in groups.items():
+        e = items[0].exception or {}
+        ticket = f", {e['ticket']}" if e.get("ticket") else ""
+        paths = ", ".join(f.path for f in items)
+        out.append(
+            f"  {app}: {control} ({paths}) accepted until {e.get('expires')}, "
+            f"owner {e.get('owner')}{ticket}: {e.get('justification')}"
+        )
+    return out
+
+
+def overview(plan: Plan) -> list[str]:
+    """The lines that go before any detail: counts, then the risk ranking."""
+    s = plan.summary()
+    if plan.changes:
+        parts = [
+            f"{plural(s['apps_to_change'], 'app')} to change "
+            f"({plural(s['fields_to_change'], 'field')})"
+        ]
+    else:
+        parts = ["no changes"]
+    if s["high_risk_apps"]:
+        parts.append(f"{plural(s['high_risk_apps'], 'high-risk app')} with client credentials on")
+    if s["violations"]:
+        parts.append(f"{plural(s['violations'], 'baseline violation')} reported")
+    if s["exceptions_in_force"]:
+        parts.append(f"{plural(s['exceptions_in_force'], 'exception')} in force")
+    if plan.errors:
+        parts.append(f"{plural(len(plan.errors), 'error')}")
+    out = ["Summary: " + "; ".join(parts) + ".", ""]
+    risky = sorted((a for a in plan.apps if a.risk), key=risk_order)
+    if risky:
+        out.append("Client credentials stay or become enabled (highest risk first):")
+        for app in risky:
+            out += describe_risk(app.name, app.risk)
+        out.append("")
+    return out
+
+
 def render_text(plan: Plan) -> str:
     out = [f"Org {plan.org_id} at {plan.instance_url}", ""]
-    for app in plan.changed_apps:
-        out.append(f"  # {app.name} will be updated in place")
+    out += overview(plan)
+    for app in sorted(plan.changed_apps, key=risk_order):
+        listed = "" if app.listed else " (not listed in the desired state; baseline enforced)"
+        out.append(f"  # {app.name} will be updated in place{listed}")
         out.append(f"  ~ app {app.name} {{")
         for change in app.changes:
             mark = "!" if change.enables_flow else "~"
             line = f"      {mark} {change.path}: {show(change.before)} -> {show(change.after)}"
-            out.append(line + (ENABLE_MARK if change.enables_flow else ""))
+            if change.enables_flow:
+                line += ENABLE_MARK
+            elif change.control:
+                line += f"  # baseline {change.control}"
+            out.append(line)
         unchanged = len(app.observed) - len(app.changes)
         if unchanged:
             out.append(f"        # ({plural(unchanged, 'declared field')} already as declared)")
         out.append("    }")
         out.append("")
+    accepted = [f for a in plan.apps for f in a.findings if f.accepted]
+    if accepted:
+        out.append("Exceptions in force:")
+        out += describe_exceptions(accepted)
+        out.append("")
+    violations = [f for a in plan.apps for f in a.findings if not f.accepted]
+    if violations:
+        out.append("Baseline violations left in place (unlisted apps are reported, not changed):")
+        out += [f"  {f.app}: {f.control} {f.path} is {show(f.value)}" for f in violations]
+        out.append("")
     notes = [(a.name, n) for a in plan.apps for n in a.notes]
-    if notes:
-        out.append("Notes:")
+    if notes or plan.warnings:
+        out.append("Warnings:")
+        out += [f"  {w}" for w in plan.warnings]
         out += [f"  {name}: {note}" for name, note in notes]
         out.append("")
     if plan.errors:

@@ -1,0 +1,122 @@
+"""The baseline engine: judge values against the selected controls, honouring exceptions.
+
+Three questions, one engine:
+- offline (validate, and every load): does the *declared* state break a control without a valid
+  exception? Is an exception expired, expiring soon, or pointless?
+- planning: which fields must be set so that the *resulting* org complies? (`remedies`: only
+  fields the user did not declare, and only where the live value violates, so a compliant
+  value the user chose is never overwritten by the remedy's own choice)
+- auditing: which live values violate, and which of those are accepted by an exception?
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+from .controls import BY_ID, Control
+from .desired_state import BaselineConfig, DesiredApp, DesiredState, ExceptionEntry
+from .errors import Issue
+from .model import Finding
+
+
+def selected(config: BaselineConfig) -> list[Control]:
+    return [BY_ID[c] for c in config.controls]
+
+
+def _show(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def check_desired(state: DesiredState, today: date) -> tuple[list[Issue], list[Issue]]:
+    """(errors, warnings) for the declared state alone; no org needed."""
+    errors: list[Issue] = []
+    warnings: list[Issue] = []
+    controls = selected(state.baseline)
+    for app in state.apps.values():
+        where = f"apps.{app.name}.exceptions"
+        for exc in app.exceptions:
+            days = (exc.expires - today).days
+            if days < 0:
+                errors.append(Issue(exc.file, exc.line, where,
+                                    f"exception for {exc.control} expired on {exc.expires}; "
+                                    "renew it with a fresh justification or comply"))  # fmt: skip
+            elif days <= state.baseline.exception_warning_days:
+                warnings.append(Issue(exc.file, exc.line, where,
+                                      f"exception for {exc.control} expires in {days} day(s) "
+                                      f"({exc.expires}); owner {exc.owner}"))  # fmt: skip
+            if exc.control not in state.baseline.controls:
+                warnings.append(Issue(exc.file, exc.line, where,
+                                      f"exception for {exc.control} is not needed: that control "
+                                      "is not in the baseline"))  # fmt: skip
+        for control in controls:
+            broken = control.violations(app.values)
+            exc = app.exception_for(control.id)
+            if broken and exc is None:
+                first = broken[0]
+                errors.append(Issue(app.file, app.lines.get(first.path, app.line),
+                                    f"apps.{app.name}.{first.path}",
+                                    f"violates {control.id} ({control.title}): "
+                                    f"{first.path} is {_show(app.values[first.path])}. Comply, or "
+                                    "add an exception with control, justification, owner, "
+                                    "expires"))  # fmt: skip
+            elif exc is not None and not broken and control.paths() <= set(app.values):
+                warnings.append(Issue(exc.file, exc.line, f"apps.{app.name}.exceptions",
+                                      f"exception for {control.id} is not needed: the declared "
+                                      "values comply"))  # fmt: skip
+    return errors, warnings
+
+
+def remedies(
+    declared: Mapping[str, Any],
+    live: Mapping[str, Any],
+    controls: Iterable[Control],
+    exempt: Iterable[str] = (),
+) -> dict[str, tuple[Any, str]]:
+    """{path: (value, control id)} to add to the desired values so the result complies."""
+    exempt = set(exempt)
+    out: dict[str, tuple[Any, str]] = {}
+    for control in controls:
+        if control.id in exempt:
+            continue
+        for req in control.requirements:
+            if req.path in declared or not req.violated_by(live):
+                continue
+            for path, value in req.remedy.items():
+                if path not in declared and path not in out:
+                    out[path] = (value, control.id)
+    return out
+
+
+def findings(
+    app: str,
+    values: Mapping[str, Any],
+    controls: Iterable[Control],
+    desired: DesiredApp | None,
+) -> list[Finding]:
+    """Every violated requirement of `values`, marked accepted where an exception covers it."""
+    out = []
+    for control in controls:
+        exc: ExceptionEntry | None = desired.exception_for(control.id) if desired else None
+        for req in control.violations(values):
+            out.append(
+                Finding(
+                    app=app,
+                    control=control.id,
+                    path=req.path,
+                    value=values.get(req.path),
+                    listed=desired is not None,
+                    exception=None
+                    if exc is None
+                    else {
+                        "justification": exc.justification,
+                        "owner": exc.owner,
+                        "ticket": exc.ticket,
+                        "expires": exc.expires.isoformat(),
+                    },
+                    file=desired.file if desired else None,
+                    line=desired.line if desired else None,
+                )
+            )
+    return out

@@ -1,0 +1,187 @@
+"""Security controls as data: what each one requires, why, and what enforcing it sets.
+
+The engine (baseline.py) is generic; adding a control is adding an entry here. Field paths are
+those of fields.py. A value of None (unset in the org) never counts as a violation: the
+documented defaults of these switches are off (eca doc §2-§3), and for the few undocumented
+ones (eca doc §13.6) an unset switch is at worst unknown, which the plan shows as `(unset)`.
+
+Severity and CVSS of ECA-OAUTH-001 come from the control text (shared/seed). For the others
+there is no published score; the ranges below are this project's estimate, and say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Severity = Literal["high", "medium", "low"]
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A field must not hold any of `violating`; enforcing sets it (and companions) to `remedy`."""
+
+    path: str
+    violating: frozenset[Any]
+    remedy: Mapping[str, Any]
+
+    def violated_by(self, values: Mapping[str, Any]) -> bool:
+        value = values.get(self.path)
+        return value is not None and value in self.violating
+
+
+@dataclass(frozen=True)
+class Control:
+    id: str
+    title: str
+    severity: Severity
+    cvss: str
+    #: GitHub code scanning's numeric `security-severity` (its bands: >=9 critical, >=7 high,
+    #: >=4 medium): the midpoint of the CVSS range.
+    security_severity: float
+    rationale: str
+    remediation: str
+    source: str
+    requirements: tuple[Requirement, ...] = field(default_factory=tuple)
+
+    def violations(self, values: Mapping[str, Any]) -> list[Requirement]:
+        return [r for r in self.requirements if r.violated_by(values)]
+
+    def paths(self) -> set[str]:
+        return {r.path for r in self.requirements}
+
+
+def _off(path: str) -> Requirement:
+    return Requirement(path, frozenset({True}), {path: False})
+
+
+CONTROLS: tuple[Control, ...] = (
+    Control(
+        id="ECA-OAUTH-001",
+        title="Client credentials flow disabled",
+        severity="high",
+        cvss="7.0-8.9",
+        security_severity=8.0,
+        rationale=(
+            "The OAuth 2.0 client credentials flow lets an app act with no user present. When "
+            "it is enabled, one leaked consumer secret gives persistent, unattended, MFA-free "
+            "access at the run-as user's privilege, and the access survives password changes "
+            "and deactivation of individual users. Higher risk when the run-as user has "
+            "administrative rights or Modify All Data; lower when IP restrictions are enforced "
+            "and a certificate replaces the shared secret."
+        ),
+        remediation=(
+            "Deselect 'Enable Client Credentials Flow' in the app's OAuth settings "
+            "(settings.client_credentials: false) and in its OAuth policies "
+            "(policies.client_credentials: false), or record a justified, expiring exception."
+        ),
+        source="Salesforce Security Health guidance 'External Client Apps: OAuth Flow "
+        "Enablement: Disable Client Credentials Flow' (shared/seed/000_ec6264bdf08a0dff.txt)",
+        requirements=(_off("settings.client_credentials"), _off("policies.client_credentials")),
+    ),
+    Control(
+        id="ECA-OAUTH-002",
+        title="Device flow disabled",
+        severity="medium",
+        cvss="4.0-6.9 (project estimate)",
+        security_severity=5.5,
+        rationale=(
+            "The device flow lets a user authorize an app by typing a short code on another "
+            "device. Attackers start device authorizations themselves and phish victims into "
+            "entering the code (device code phishing, RFC 8628 §5.4), obtaining tokens without "
+            "the victim's password."
+        ),
+        remediation="Set settings.device: false unless the app runs on input-limited devices.",
+        source="Metadata API guide, ExtlClntAppGlobalOauthSettings.isDeviceFlowEnabled; "
+        "RFC 8628 §5.4 'Remote Phishing'",
+        requirements=(_off("settings.device"),),
+    ),
+    Control(
+        id="ECA-OAUTH-003",
+        title="Token exchange disabled",
+        severity="medium",
+        cvss="4.0-6.9 (project estimate)",
+        security_severity=5.5,
+        rationale=(
+            "Token exchange lets the app trade an external identity provider's token for a "
+            "Salesforce token. A mis-trusted or compromised provider then mints Salesforce "
+            "sessions; keep it off unless the integration needs it."
+        ),
+        remediation="Set settings.token_exchange: false and policies.token_exchange: false.",
+        source="Metadata API guide, isTokenExchangeEnabled / isTokenExchangeFlowEnabled",
+        requirements=(_off("settings.token_exchange"), _off("policies.token_exchange")),
+    ),
+    Control(
+        id="ECA-OAUTH-004",
+        title="Refresh tokens expire",
+        severity="medium",
+        cvss="4.0-6.9 (project estimate)",
+        security_severity=5.0,
+        rationale=(
+            "With the refresh token policy 'valid until revoked' a stolen refresh token works "
+            "forever. An inactivity or lifetime limit bounds the damage of a leak."
+        ),
+        remediation="Set policies.refresh_token to specific_inactivity or specific_lifetime "
+        "(enforcing sets 90 days of inactivity).",
+        source="Salesforce Help 'Configure OAuth Policies' (refresh token policy); Metadata "
+        "API guide, ExtlClntAppOauthConfigurablePolicies.refreshTokenPolicyType",
+        requirements=(
+            Requirement(
+                "policies.refresh_token.policy",
+                frozenset({"infinite"}),
+                {
+                    "policies.refresh_token.policy": "specific_inactivity",
+                    "policies.refresh_token.period": 90,
+                    "policies.refresh_token.unit": "days",
+                },
+            ),
+        ),
+    ),
+    Control(
+        id="ECA-OAUTH-005",
+        title="Only admin-approved users may use the app",
+        severity="medium",
+        cvss="4.0-6.9 (project estimate)",
+        security_severity=5.0,
+        rationale=(
+            "'All users may self-authorize' lets any user connect the app, so a phished "
+            "consent grants it that user's access. Admin approval limits use to assigned "
+            "profiles and permission sets. Enforcing it blocks users who are not assigned."
+        ),
+        remediation="Set policies.permitted_users: admin_approved and assign profiles or "
+        "permission sets.",
+        source="Metadata API guide, ExtlClntAppOauthConfigurablePolicies.permittedUsersPolicyType",
+        requirements=(
+            Requirement(
+                "policies.permitted_users",
+                frozenset({"all_self_authorized"}),
+                {"policies.permitted_users": "admin_approved"},
+            ),
+        ),
+    ),
+    Control(
+        id="ECA-OAUTH-006",
+        title="IP restrictions not bypassed",
+        severity="medium",
+        cvss="4.0-6.9 (project estimate)",
+        security_severity=6.0,
+        rationale=(
+            "'Relax IP restrictions' lets tokens for this app be used from any network, so "
+            "the org's login IP ranges no longer limit where a stolen token works."
+        ),
+        remediation="Set policies.ip_relaxation: enforce (or enforce_relax_refresh).",
+        source="Salesforce Help 'Configure OAuth Policies' (IP relaxation); Metadata API "
+        "guide, ExtlClntAppOauthConfigurablePolicies.ipRelaxationPolicyType",
+        requirements=(
+            Requirement(
+                "policies.ip_relaxation",
+                frozenset({"bypass"}),
+                {"policies.ip_relaxation": "enforce"},
+            ),
+        ),
+    ),
+)
+
+BY_ID: dict[str, Control] = {c.id: c for c in CONTROLS}
+DEFAULT_BASELINE: tuple[str, ...] = ("ECA-OAUTH-001",)
