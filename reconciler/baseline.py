@@ -116,7 +116,7 @@ def findings(
                         "expires": exc.expires.isoformat(),
                     },
                     file=desired.file if desired else None,
-                    line=desired.line if desired else None,
+                    line=desired.lines.get(req.path, desired.line) if desired else None,
                 )
             )
     return out

@@ -17,12 +17,17 @@ import click
 
 from . import api
 from .applying import ApplyResult
+from .audit import run_audit
 from .errors import PlanFileError, ReconcilerError
+from .evidence import write_evidence
 from .org.connect import DEFAULT_EMULATOR_STATE, connect
 from .redaction import configure_logging, scrub
+from .render.audit_views import render_audit_json, render_audit_text
 from .render.json_view import plan_from_document
+from .render.sarif_view import render_sarif
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_VIOLATIONS = 0, 1, 2, 3
+AUDIT_RENDERERS = {"text": render_audit_text, "json": render_audit_json, "sarif": render_sarif}
 CONFIRM = "Do you want to perform these actions? Only 'yes' will be accepted:"
 
 
@@ -79,6 +84,13 @@ def scope_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--app", "apps", multiple=True, metavar="NAME", help="Only this app.")(func)
 
 
+evidence_option = click.option(
+    "--evidence-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="RECONCILER_EVIDENCE_DIR",
+    help="Write a JSON evidence record of this run here (or set RECONCILER_EVIDENCE_DIR).",
+)
+
 desired_option = click.option(
     "-d",
     "--desired",
@@ -111,7 +123,13 @@ def _write_atomic(path: Path, text: str) -> None:
 def validate(desired: Path) -> None:
     """Check the desired state offline; never touches an org."""
     state = api.load_desired(desired)
-    click.echo(f"Valid: {len(state.apps)} app(s) in {len(state.files)} file(s).")
+    for warning in state.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    click.echo(
+        f"Valid: {len(state.apps)} app(s) in {len(state.files)} file(s); baseline "
+        f"{', '.join(state.baseline.controls) or '(none)'}, unlisted apps: "
+        f"{state.baseline.unlisted}."
+    )
 
 
 @main.command()
@@ -129,8 +147,20 @@ def validate(desired: Path) -> None:
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 for errors."
 )
+@evidence_option
 @handle_errors
-def plan(desired, target, instance_url, timeout, apps, exclude, out, fmt, detailed_exitcode):
+def plan(
+    desired,
+    target,
+    instance_url,
+    timeout,
+    apps,
+    exclude,
+    out,
+    fmt,
+    detailed_exitcode,
+    evidence_dir,
+):
     """Show what apply would change. Read-only."""
     state = api.load_desired(desired)
     with connect(target, instance_url, timeout=timeout) as org:
@@ -139,6 +169,10 @@ def plan(desired, target, instance_url, timeout, apps, exclude, out, fmt, detail
     if out:
         _write_atomic(out, api.render(the_plan, "json"))
         click.echo(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.", err=True)
+    if evidence_dir:
+        outcome = "errors" if the_plan.errors else ("changes" if the_plan.changes else "no changes")
+        record = write_evidence(evidence_dir, "plan", the_plan, {"outcome": outcome}, state.files)
+        click.echo(f"Evidence: {record}", err=True)
     if the_plan.errors:
         sys.exit(EXIT_ERROR)
     if detailed_exitcode and the_plan.changes:
@@ -173,18 +207,23 @@ def _report(result: ApplyResult) -> None:
 @org_options
 @scope_options
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (for pipelines).")
+@evidence_option
 @handle_errors
-def apply(planfile, desired, target, instance_url, timeout, apps, exclude, auto_approve):
+def apply(
+    planfile, desired, target, instance_url, timeout, apps, exclude, auto_approve, evidence_dir
+):
     """Make the org match the desired state (or apply a saved PLANFILE exactly)."""
+    files: list[str] = []
     if planfile is not None:
         if apps or exclude:
             raise ReconcilerError("--app/--exclude cannot narrow a saved plan; re-run plan instead")
-        saved = _load_plan_file(planfile)
+        the_plan = _load_plan_file(planfile)
         with connect(target, instance_url, timeout=timeout) as org:
-            click.echo(f"Applying saved plan {planfile} ({len(saved.changes)} field change(s)).")
-            result = api.apply_saved(org, saved)
+            click.echo(f"Applying saved plan {planfile} ({len(the_plan.changes)} field change(s)).")
+            result = api.apply_saved(org, the_plan)
     else:
         state = api.load_desired(desired)
+        files = state.files
         with connect(target, instance_url, timeout=timeout) as org:
             the_plan, live = api.make_plan(org, state, apps, exclude)
             click.echo(api.render(the_plan, "text"), nl=False)
@@ -203,8 +242,48 @@ def apply(planfile, desired, target, instance_url, timeout, apps, exclude, auto_
                     raise ReconcilerError("apply cancelled; nothing was written")
             result = api.apply(org, the_plan, live)
     _report(result)
+    if evidence_dir:
+        outcome = {
+            "ok": result.ok,
+            "apps": [{"app": r.name, "status": r.status, "messages": r.messages}
+                     for r in result.results],
+        }  # fmt: skip
+        record = write_evidence(evidence_dir, "apply", the_plan, outcome, files)
+        click.echo(f"Evidence: {record}", err=True)
     if not result.ok:
         sys.exit(EXIT_ERROR)
+
+
+@main.command()
+@click.option(
+    "-d", "--desired", type=click.Path(path_type=Path), default=None,
+    help="Desired state for baseline, exceptions and locations [default: desired/ if present].",
+)  # fmt: skip
+@org_options
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
+    show_default=True,
+)  # fmt: skip
+@click.option("--output", type=click.Path(path_type=Path), help="Write the report to a file.")
+@handle_errors
+def audit(desired, target, instance_url, timeout, fmt, output):
+    """Report the live org's posture against the baseline. Read-only.
+
+    Exit 0 when compliant, 3 when violations are found, 1 on error.
+    """
+    if desired is None and Path("desired").exists():
+        desired = Path("desired")
+    state = api.load_desired(desired) if desired is not None else None
+    with connect(target, instance_url, timeout=timeout) as org:
+        report = run_audit(org, state)
+    text = AUDIT_RENDERERS[fmt](report)
+    if output:
+        _write_atomic(output, text)
+        click.echo(f"Wrote the {fmt} report to {output}.", err=True)
+    else:
+        click.echo(text, nl=False)
+    if not report.compliant:
+        sys.exit(EXIT_VIOLATIONS)
 
 
 @main.command()

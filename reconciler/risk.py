@@ -99,7 +99,7 @@ def grade(values: Mapping[str, Any], live: LiveApp | None, user: RunAsUser | Non
     higher: list[str] = []
     lower: list[str] = []
     if user is None:
-        higher.append("no run-as user is set")
+        higher.append("no run-as user is set")  # the flow fails until one is; still reported
     elif not user.found:
         higher.append(f"run-as user {user.username} does not exist")
     else:
@@ -119,8 +119,17 @@ def grade(values: Mapping[str, Any], live: LiveApp | None, user: RunAsUser | Non
         lower.append("a certificate is registered (JWT bearer possible)")
     if user is not None and user.found and user.api_only and not user.powers:
         lower.append(f"run-as user {user.username} is API Only without admin permissions")
+    # Both switches must be on for tokens to be minted (eca doc §6); a half-enabled flow is one
+    # admin click from live, so it is reported, but not as high risk.
+    half = values.get("settings.client_credentials") is False or not values.get(
+        "policies.client_credentials"
+    )
+    if half:
+        lower.append("only one side is enabled: no token can be minted until both are")
     admin = bool(user and user.powers)
-    if admin or (ip_enforced is False and certificate is False):
+    if half:
+        level = "medium"
+    elif admin or (ip_enforced is False and certificate is False):
         level = "high"
     elif ip_enforced and certificate and user and user.found and user.api_only:
         level = "low"

@@ -1,0 +1,76 @@
+"""Evidence records for auditors: one JSON file per plan or apply run.
+
+Each record says who ran what, when, against which org and which desired state (digest),
+what was planned, which exceptions were in force, and what happened. It is built from the
+plan document, which holds declared fields only, so it can never contain a secret.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .model import Plan
+from .render.json_view import plan_document
+
+#: CI variables that identify the actor and the run, when present.
+CI_VARIABLES = (
+    "GITHUB_ACTOR", "GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_SHA",
+    "GITLAB_USER_LOGIN", "CI_PIPELINE_ID", "CI_COMMIT_SHA", "BUILD_ID",
+)  # fmt: skip
+
+
+def _operator() -> dict[str, Any]:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = None
+    return {"local_user": user, "ci": {k: os.environ[k] for k in CI_VARIABLES if k in os.environ}}
+
+
+def write_evidence(
+    directory: Path, command: str, plan: Plan, result: dict[str, Any], desired_files: list[str]
+) -> Path:
+    """Write the record atomically; returns its path."""
+    now = datetime.now(UTC)
+    exceptions = sorted(
+        {
+            (f.app, f.control, json.dumps(f.exception, sort_keys=True))
+            for a in plan.apps
+            for f in a.findings
+            if f.exception
+        }
+    )
+    record = {
+        "record_version": "1",
+        "command": command,
+        "time": now.isoformat(timespec="seconds"),
+        "org_id": plan.org_id,
+        "instance_url": plan.instance_url,
+        "operator": _operator(),
+        "desired_digest": plan.desired_digest,
+        "desired_files": desired_files,
+        "baseline": plan.controls,
+        "exceptions_in_force": [
+            {"app": app, "control": control, **json.loads(e)} for app, control, e in exceptions
+        ],
+        "plan": plan_document(plan),
+        "result": result,
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{command}-{plan.org_id}.json"
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(record, handle, indent=2)
+    target = directory / name
+    counter = 1
+    while target.exists():  # two runs in one second: keep both
+        target = directory / f"{name[:-5]}-{counter}.json"
+        counter += 1
+    os.replace(tmp, target)
+    return target
