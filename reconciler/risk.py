@@ -131,7 +131,7 @@ def grade(values: Mapping[str, Any], live: LiveApp | None, user: RunAsUser | Non
         level = "medium"
     elif admin or (ip_enforced is False and certificate is False):
         level = "high"
-    elif ip_enforced and certificate and user and user.found and user.api_only:
+    elif ip_enforced and certificate and user and user.found and user.active and user.api_only:
         level = "low"
     else:
         level = "medium"

@@ -289,6 +289,49 @@ def _apps(cert_pem: str) -> dict[str, tuple[str, str, dict[str, Any], dict[str, 
                 "refreshTokenValidityUnit": "Hours",
             },
         ),
+        # Risk cases for client credentials (control text: run-as privileges, IP
+        # restrictions, certificate vs shared secret). These three are not in desired/,
+        # so they also show `unlisted: report` at work.
+        "Ledger_Export": (  # low: API Only run-as, IP enforced, certificate registered
+            "Ledger_Export_glbloauth",
+            "Ledger_Export_oauthPlcy",
+            {"isClientCredentialsFlowEnabled": True, "certificate": cert_pem},
+            {
+                "isClientCredentialsFlowEnabled": True,
+                "clientCredentialsFlowUser": "billing.integration@acme.example",
+                "ipRelaxationPolicyType": "Enforce",
+                "permittedUsersPolicyType": "AdminApprovedPreAuthorized",
+                "refreshTokenPolicyType": "SpecificLifetime",
+                "refreshTokenValidityPeriod": 24,
+                "refreshTokenValidityUnit": "Hours",
+            },
+        ),
+        "Support_Exporter": (  # high: run-as gets Modify All Data from a permission set
+            "Support_ExporterGlblOAuth",
+            "Support_Exporter_oauthPlcy",
+            {"isClientCredentialsFlowEnabled": True},
+            {
+                "isClientCredentialsFlowEnabled": True,
+                "clientCredentialsFlowUser": "support.agent@acme.example",
+                "ipRelaxationPolicyType": "Enforce_RelaxRefresh",
+                "permittedUsersPolicyType": "AdminApprovedPreAuthorized",
+                "refreshTokenPolicyType": "SpecificInactivity",
+                "refreshTokenValidityPeriod": 30,
+                "refreshTokenValidityUnit": "Days",
+            },
+        ),
+        "Old_Payroll_Feed": (  # run-as user deactivated; certificate, IP enforced
+            "Old_Payroll_Feed_glbloauth",
+            "Old_Payroll_Feed_oauthPlcy",
+            {"isClientCredentialsFlowEnabled": True, "certificate": cert_pem},
+            {
+                "isClientCredentialsFlowEnabled": True,
+                "clientCredentialsFlowUser": "former.integration@acme.example",
+                "ipRelaxationPolicyType": "Enforce",
+                "permittedUsersPolicyType": "AdminApprovedPreAuthorized",
+                "refreshTokenPolicyType": "Infinite",
+            },
+        ),
     }
 
 

@@ -220,4 +220,4 @@ def test_demo_org_secret_marker():
         assert "SEKRIT-MARK" in fields["consumerSecret"]
         if "certificate" in fields:
             assert "SEKRIT-MARK" in fields["certificate"]
-    assert len(doc["metadata"]["ExtlClntAppGlobalOauthSettings"]) == 7
+    assert len(doc["metadata"]["ExtlClntAppGlobalOauthSettings"]) == 10
