@@ -20,7 +20,7 @@ def test_list_metadata_flat_list_with_file_names(sf):
     result = sf.mdapi.list_metadata(
         [q(type="ExternalClientApplication"), q(type=GLOBAL), q(type=POLICY)]
     )
-    assert len(result) == 21
+    assert len(result) == 30
     by_name = {(r.type, r.fullName): r for r in result}
     billing = by_name[(GLOBAL, "Billing_Sync_glbloauth")]
     assert billing.fileName == "extlClntAppGlobalOauthSets/Billing_Sync_glbloauth.ecaGlblOauth"
@@ -235,7 +235,7 @@ def test_secrets_off_fault_mode(server, sf):
     assert exc.value.code.endswith("INSUFFICIENT_ACCESS")
     assert exc.value.message.startswith("INSUFFICIENT_ACCESS: ")
     listed = sf.mdapi.list_metadata([sf.mdapi.ListMetadataQuery(type=GLOBAL)])
-    assert len(listed) == 7
+    assert len(listed) == 10
 
 
 def test_secrets_off_omit_mode(server, sf):
