@@ -146,6 +146,39 @@ def assert_clean_error(result: Result, *needles: str) -> None:
     assert "internal error" not in result.output
 
 
+def cli_env(**extra: str) -> dict[str, str]:
+    """The test's environment minus anything that could point the CLI at another org."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SF_ACCESS_TOKEN", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+    }
+    env.update(extra)
+    return env
+
+
+def start_cli(args: list[Any], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start the installed `reconciler` binary (a fresh process: nothing shared with pytest)."""
+    return subprocess.Popen(
+        [str(RECONCILER_BIN), *[str(a) for a in args]],
+        cwd=cwd,
+        env=env if env is not None else cli_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish_cli(proc: subprocess.Popen, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def run_cli(args: list[Any], cwd: Path, env: dict[str, str] | None = None):
+    return finish_cli(start_cli(args, cwd, env))
+
+
 def run_in_pty(args: list[str], answer: str, cwd: Path, timeout: float = 60.0) -> tuple[int, str]:
     """Run the reconciler binary with a real terminal on stdin/stdout/stderr.
 
