@@ -12,7 +12,10 @@ from typing import Any
 import yaml
 
 from . import fields as F
+from .baseline import findings
+from .controls import CONTROLS
 from .live_state import LiveState
+from .render.values import show
 
 
 def _side_block(values: dict[str, Any], side: F.Side, skipped: list[str]) -> dict[str, Any]:
@@ -62,8 +65,23 @@ def export_yaml(live: LiveState, only: Collection[str] = ()) -> str:
             skipped.append("settings (the org does not return them)")
         apps[name] = body
         comments += [f"# {name}: left unmanaged: {item}" for item in skipped]
-    header = [f"# Exported by `reconciler export` from org {live.org_id}."]
+    violations = [
+        f"#   {f.app}: {f.control} {f.path} is {show(f.value)}"
+        for name in apps
+        for f in findings(name, live.apps[name].values(), CONTROLS, None)
+    ]
+    header = [
+        f"# Exported by `reconciler export` from org {live.org_id}.",
+        "# It records the org as it is, so the baseline is empty: choose controls under",
+        "# `baseline:` and add justified, expiring `exceptions:` before enforcing them.",
+    ]
+    if violations:
+        header.append("# Current violations of the available controls:")
+        header += violations
     document = yaml.safe_dump(
-        {"version": 1, "apps": apps}, sort_keys=False, default_flow_style=False, width=100
+        {"version": 1, "baseline": [], "apps": apps},
+        sort_keys=False,
+        default_flow_style=False,
+        width=100,
     )
     return "\n".join(header + comments) + "\n" + document
