@@ -39,32 +39,60 @@ def check_desired(state: DesiredState, today: date) -> tuple[list[Issue], list[I
         for exc in app.exceptions:
             days = (exc.expires - today).days
             if days < 0:
-                errors.append(Issue(exc.file, exc.line, where,
-                                    f"exception for {exc.control} expired on {exc.expires}; "
-                                    "renew it with a fresh justification or comply"))  # fmt: skip
+                errors.append(
+                    Issue(
+                        exc.file,
+                        exc.line,
+                        where,
+                        f"exception for {exc.control} expired on {exc.expires}; "
+                        "renew it with a fresh justification or comply",
+                    )
+                )
             elif days <= state.baseline.exception_warning_days:
-                warnings.append(Issue(exc.file, exc.line, where,
-                                      f"exception for {exc.control} expires in {days} day(s) "
-                                      f"({exc.expires}); owner {exc.owner}"))  # fmt: skip
+                warnings.append(
+                    Issue(
+                        exc.file,
+                        exc.line,
+                        where,
+                        f"exception for {exc.control} expires in {days} day(s) "
+                        f"({exc.expires}); owner {exc.owner}",
+                    )
+                )
             if exc.control not in state.baseline.controls:
-                warnings.append(Issue(exc.file, exc.line, where,
-                                      f"exception for {exc.control} is not needed: that control "
-                                      "is not in the baseline"))  # fmt: skip
+                warnings.append(
+                    Issue(
+                        exc.file,
+                        exc.line,
+                        where,
+                        f"exception for {exc.control} is not needed: that control "
+                        "is not in the baseline",
+                    )
+                )
         for control in controls:
             broken = control.violations(app.values)
             exc = app.exception_for(control.id)
             if broken and exc is None:
                 first = broken[0]
-                errors.append(Issue(app.file, app.lines.get(first.path, app.line),
-                                    f"apps.{app.name}.{first.path}",
-                                    f"violates {control.id} ({control.title}): "
-                                    f"{first.path} is {_show(app.values[first.path])}. Comply, or "
-                                    "add an exception with control, justification, owner, "
-                                    "expires"))  # fmt: skip
+                errors.append(
+                    Issue(
+                        app.file,
+                        app.lines.get(first.path, app.line),
+                        f"apps.{app.name}.{first.path}",
+                        f"violates {control.id} ({control.title}): "
+                        f"{first.path} is {_show(app.values[first.path])}. Comply, or "
+                        "add an exception with control, justification, owner, "
+                        "expires",
+                    )
+                )
             elif exc is not None and not broken and control.paths() <= set(app.values):
-                warnings.append(Issue(exc.file, exc.line, f"apps.{app.name}.exceptions",
-                                      f"exception for {control.id} is not needed: the declared "
-                                      "values comply"))  # fmt: skip
+                warnings.append(
+                    Issue(
+                        exc.file,
+                        exc.line,
+                        f"apps.{app.name}.exceptions",
+                        f"exception for {control.id} is not needed: the declared values comply",
+                    )
+                )
     return errors, warnings
 
 

@@ -245,9 +245,10 @@ def apply(
     if evidence_dir:
         outcome = {
             "ok": result.ok,
-            "apps": [{"app": r.name, "status": r.status, "messages": r.messages}
-                     for r in result.results],
-        }  # fmt: skip
+            "apps": [
+                {"app": r.name, "status": r.status, "messages": r.messages} for r in result.results
+            ],
+        }
         record = write_evidence(evidence_dir, "apply", the_plan, outcome, files)
         click.echo(f"Evidence: {record}", err=True)
     if not result.ok:
@@ -256,14 +257,20 @@ def apply(
 
 @main.command()
 @click.option(
-    "-d", "--desired", type=click.Path(path_type=Path), default=None,
+    "-d",
+    "--desired",
+    type=click.Path(path_type=Path),
+    default=None,
     help="Desired state for baseline, exceptions and locations [default: desired/ if present].",
-)  # fmt: skip
+)
 @org_options
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif"]),
+    default="text",
     show_default=True,
-)  # fmt: skip
+)
 @click.option("--output", type=click.Path(path_type=Path), help="Write the report to a file.")
 @handle_errors
 def audit(desired, target, instance_url, timeout, fmt, output):

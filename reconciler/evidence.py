@@ -20,9 +20,15 @@ from .render.json_view import plan_document
 
 #: CI variables that identify the actor and the run, when present.
 CI_VARIABLES = (
-    "GITHUB_ACTOR", "GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_SHA",
-    "GITLAB_USER_LOGIN", "CI_PIPELINE_ID", "CI_COMMIT_SHA", "BUILD_ID",
-)  # fmt: skip
+    "GITHUB_ACTOR",
+    "GITHUB_REPOSITORY",
+    "GITHUB_RUN_ID",
+    "GITHUB_SHA",
+    "GITLAB_USER_LOGIN",
+    "CI_PIPELINE_ID",
+    "CI_COMMIT_SHA",
+    "BUILD_ID",
+)
 
 
 def _operator() -> dict[str, Any]:

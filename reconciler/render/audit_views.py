@@ -36,8 +36,10 @@ def render_audit_text(report: AuditReport) -> str:
         for f in sorted(violations, key=lambda f: (-BY_ID[f.control].security_severity, f.app)):
             c = BY_ID[f.control]
             where = f" ({f.file}:{f.line})" if f.file else " (not listed in the desired state)"
-            out.append(f"  [{c.severity.upper()}] {f.app}: {f.control} {c.title}: "
-                       f"{f.path} is {show(f.value)}{where}")  # fmt: skip
+            out.append(
+                f"  [{c.severity.upper()}] {f.app}: {f.control} {c.title}: "
+                f"{f.path} is {show(f.value)}{where}"
+            )
         out.append("")
     if accepted:
         out.append("Exceptions in force:")
