@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import select
 import subprocess
 import sys
@@ -31,37 +32,32 @@ RECONCILER_BIN = Path(sys.executable).parent / "reconciler"
 SETTINGS = "ExtlClntAppGlobalOauthSettings"
 POLICIES = "ExtlClntAppOauthConfigurablePolicies"
 
-#: App -> (settings fullName, policies fullName) in the demo org.
-COMPONENTS = {
-    "Billing_Sync": ("Billing_Sync_glbloauth", "Billing_Sync_oauthPlcy"),
-    "Data_Warehouse_ETL": (
-        "Data_Warehouse_ETLGlblOAuth",
-        "Data_Warehouse_ETL_oauth_defaultPolicy",
-    ),
-    "Mobile_Field_Service": ("Mobile_Field_Service_glbloauth", "Mobile_Field_Service_oauthPlcy"),
-    "Partner_Portal": ("Partner_PortalGlblOAuth", "Partner_Portal_oauthPlcy"),
-    "Reporting_JWT": ("Reporting_JWT_glbloauth", "Reporting_JWT_defaultPolicy"),
-    "Legacy_Importer": ("Legacy_Importer_glbloauth", "Legacy_Importer_oauthPlcy"),
-    "Marketing_Events": ("Marketing_EventsGlblOAuth", "Marketing_Events_oauthPlcy"),
-}
 
-_BASE_DOC: dict[str, Any] | None = None
+def components_of(doc: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """App -> (settings fullName, policies fullName), matched by externalClientApplication."""
+    out: dict[str, list[str]] = {}
+    for i, type_name in enumerate((SETTINGS, POLICIES)):
+        for full_name, fields in doc["metadata"][type_name].items():
+            out.setdefault(fields["externalClientApplication"], ["", ""])[i] = full_name
+    return {app: (pair[0], pair[1]) for app, pair in out.items()}
+
+
+_BASE_DOC = build_demo_org()
+#: App -> (settings fullName, policies fullName) in the demo org.
+COMPONENTS = components_of(_BASE_DOC)
 
 
 def demo_doc() -> dict[str, Any]:
     """A fresh copy of the demo org document (built once per session: keygen is not free)."""
-    global _BASE_DOC
-    if _BASE_DOC is None:
-        _BASE_DOC = build_demo_org()
     return copy.deepcopy(_BASE_DOC)
 
 
 def settings_of(doc: dict[str, Any], app: str) -> dict[str, Any]:
-    return doc["metadata"][SETTINGS][COMPONENTS[app][0]]
+    return doc["metadata"][SETTINGS][components_of(doc)[app][0]]
 
 
 def policies_of(doc: dict[str, Any], app: str) -> dict[str, Any]:
-    return doc["metadata"][POLICIES][COMPONENTS[app][1]]
+    return doc["metadata"][POLICIES][components_of(doc)[app][1]]
 
 
 class Org:
@@ -177,6 +173,26 @@ def finish_cli(proc: subprocess.Popen, timeout: float = 60.0) -> subprocess.Comp
 
 def run_cli(args: list[Any], cwd: Path, env: dict[str, str] | None = None):
     return finish_cli(start_cli(args, cwd, env))
+
+
+#: The summary line of a plan of the shipped desired/ against the demo org (2 apps drift).
+SHIPPED_SUMMARY = re.compile(r"^Plan: 2 apps to change, (\d+) fields to change\.$")
+
+
+def field_lines(plan_text: str) -> list[str]:
+    """The `~ path: before -> after` (or `!` for enabling) lines of a text plan."""
+    return re.findall(r"^\s+[~!] (?:settings|policies)\.\S+: .+ -> .+$", plan_text, re.M)
+
+
+def assert_shipped_summary(plan_text: str) -> int:
+    """The last line is the shipped plan's summary and its count matches the field lines."""
+    last = plan_text.strip().splitlines()[-1]
+    m = SHIPPED_SUMMARY.match(last)
+    assert m, last
+    n = int(m.group(1))
+    assert n >= 7, "at least the 7 drifted fields of Data_Warehouse_ETL and Legacy_Importer"
+    assert len(field_lines(plan_text)) == n, plan_text
+    return n
 
 
 def run_in_pty(args: list[str], answer: str, cwd: Path, timeout: float = 60.0) -> tuple[int, str]:

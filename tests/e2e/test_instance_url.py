@@ -6,7 +6,7 @@ import pytest
 
 from reconciler.emulator.server import EmulatorServer
 
-from .conftest import SHIPPED_DESIRED, cli_env, run, run_cli
+from .conftest import SHIPPED_DESIRED, assert_shipped_summary, cli_env, run, run_cli
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def test_instance_url_plan_works(server, org, monkeypatch):
     result = run("plan", "--instance-url", server.instance_url, "-d", SHIPPED_DESIRED)
     assert result.exit_code == 0, result.output
     assert f"Org 00D000000000001EAA at {server.instance_url}" in result.stdout
-    assert result.stdout.strip().splitlines()[-1] == "Plan: 2 apps to change, 7 fields to change."
+    assert_shipped_summary(result.stdout)
     assert server.access_token not in result.output
     assert org.bytes() == before
 
