@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -109,12 +110,27 @@ def main(debug: bool) -> None:
     configure_logging(logging.DEBUG if debug else logging.WARNING)
 
 
+def _check_writable(path: Path | None) -> None:
+    """Fail before touching the org, not after, when an output path cannot be written."""
+    if path is not None and path.is_dir():
+        raise ReconcilerError(f"{path} is a directory; give a file name")
+
+
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    """Write via a temp file and rename, so a reader never sees half a file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as exc:
+        raise ReconcilerError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise ReconcilerError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 @main.command()
@@ -162,6 +178,7 @@ def plan(
     evidence_dir,
 ):
     """Show what apply would change. Read-only."""
+    _check_writable(out)
     state = api.load_desired(desired)
     with connect(target, instance_url, timeout=timeout) as org:
         the_plan, _ = api.make_plan(org, state, apps, exclude)
@@ -278,6 +295,7 @@ def audit(desired, target, instance_url, timeout, fmt, output):
 
     Exit 0 when compliant, 3 when violations are found, 1 on error.
     """
+    _check_writable(output)
     if desired is None and Path("desired").exists():
         desired = Path("desired")
     state = api.load_desired(desired) if desired is not None else None

@@ -129,42 +129,13 @@ class _Validator:
         return value
 
     def value(self, spec: F.FieldSpec, raw: Any, line: int, key: str) -> tuple[bool, Any]:
-        """Type-check one scalar; returns (ok, canonical value)."""
-        kind = spec.kind
-        if kind == "bool":
-            if isinstance(raw, bool):
-                return True, raw
-            return self._bad(line, key, raw, "true or false")
-        if kind == "int":
-            if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
-                return True, raw
-            return self._bad(line, key, raw, "a whole number >= 0")
-        if kind == "str":
-            if isinstance(raw, str) and raw.strip():
-                return True, raw.strip()
-            return self._bad(line, key, raw, "a non-empty string")
-        if kind == "enum":
-            if isinstance(raw, str) and raw in spec.choices:
-                return True, raw
-            return self._bad(line, key, raw, " | ".join(spec.choices))
-        if kind == "list":
-            if isinstance(raw, list) and all(isinstance(i, str) and i.strip() for i in raw):
-                if any("," in item for item in raw):
-                    return self._bad(line, key, raw, "a list of names without commas")
-                return True, [item.strip() for item in raw]
-            return self._bad(line, key, raw, "a list of names, e.g. [Standard User]")
-        if kind == "url":
-            if isinstance(raw, str) and raw.strip():
-                return True, raw.strip()
-            if isinstance(raw, list) and raw and all(isinstance(i, str) and i for i in raw):
-                return True, spec.canonical([i.strip() for i in raw])
-            return self._bad(line, key, raw, "a URL or a list of URLs")
-        raise AssertionError(kind)
-
-    def _bad(self, line: int, key: str, raw: Any, allowed: str) -> tuple[bool, Any]:
-        shown = "null" if raw is None else repr(raw)
-        self.issue(line, key, f"invalid value {shown}; allowed: {allowed}")
-        return False, None
+        """Type-check one value; returns (ok, canonical value)."""
+        try:
+            return True, spec.parse(raw)
+        except ValueError as exc:
+            shown = "null" if raw is None else repr(raw)
+            self.issue(line, key, f"invalid value {shown}; allowed: {exc}")
+            return False, None
 
     def side(self, side: F.Side, raw: Any, line: int, where: str) -> tuple[dict, dict]:
         """Validate `settings:` or `policies:`; returns ({path: value}, {path: line})."""

@@ -34,6 +34,16 @@ FORBIDDEN_KEYS = {
 }
 
 
+#: What each kind accepts, as error messages say it.
+ALLOWED: dict[str, str] = {
+    "bool": "true or false",
+    "int": "a whole number >= 0",
+    "str": "a non-empty string",
+    "list": "a list of names without commas, e.g. [Standard User]",
+    "url": "a URL or a list of URLs",
+}
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """One managed field. `key` is the YAML path inside its side (dotted for nested keys)."""
@@ -81,6 +91,30 @@ class FieldSpec:
         if self.kind == "int" and isinstance(value, str):
             return int(value)
         return value
+
+    def parse(self, raw: Any) -> Any:
+        """A user-supplied value (YAML, or a plan file) in canonical form.
+
+        Raises ValueError whose message says what is allowed; both the YAML validator and the
+        plan-file loader use this, so a hand-edited plan cannot smuggle in a value YAML refuses.
+        """
+        kind = self.kind
+        if kind == "bool" and isinstance(raw, bool):
+            return raw
+        if kind == "int" and isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+            return raw
+        if kind == "str" and isinstance(raw, str) and raw.strip():
+            return raw.strip()
+        if kind == "enum" and isinstance(raw, str) and raw in self.choices:
+            return raw
+        names = isinstance(raw, list) and raw and all(isinstance(i, str) and i.strip() for i in raw)
+        if kind == "list" and names and not any("," in item for item in raw):
+            return [item.strip() for item in raw]
+        if kind == "url" and isinstance(raw, str) and raw.strip():
+            return raw.strip()
+        if kind == "url" and names:
+            return self.canonical([item.strip() for item in raw])
+        raise ValueError(ALLOWED[kind] if kind != "enum" else " | ".join(self.choices))
 
     def canonical(self, value: Any) -> Any:
         """Normalise a YAML value so equal meanings compare equal (URL lists join by newline)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import ssl
@@ -32,6 +33,17 @@ _REST_Q = re.compile(
     r"^/services/data/v(?P<v>[\d.]+)/(?P<tooling>tooling/)?(?P<kind>query|queryAll)/?"
     r"(?P<locator>[^/]+)?/?$"
 )
+
+
+log = logging.getLogger(__name__)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that drops the connection (e.g. rejects our self-signed certificate) is
+    routine here; log it at debug level instead of printing a traceback to stderr."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("connection from %s ended with an error", client_address, exc_info=True)
 
 
 class EmulatorServer:
@@ -67,7 +79,7 @@ class EmulatorServer:
         self.ca_cert_path = str(cert_path)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert_path, key_path)
-        httpd = ThreadingHTTPServer((self.host, self.port), _make_handler(self))
+        httpd = _QuietServer((self.host, self.port), _make_handler(self))
         httpd.daemon_threads = True
         # Handshake in the worker thread, so one stalled client cannot block accept().
         httpd.socket = ctx.wrap_socket(

@@ -80,7 +80,13 @@ def plan_from_document(doc: Any, source: str) -> Plan:
             change = FieldChange(
                 c["app"], c["component"], c["field"], c["before"], c["after"], c.get("control")
             )
-            change.spec  # noqa: B018 - raises KeyError for a field this version does not manage
+            try:
+                change.spec.parse(change.after)
+            except ValueError as exc:
+                raise PlanFileError(
+                    f"{source}: {change.app} {change.path}: planned value {change.after!r} is "
+                    f"not allowed ({exc}); re-run plan"
+                ) from None
             apps[c["app"]].changes.append(change)
         return Plan(
             org_id=doc["org_id"],

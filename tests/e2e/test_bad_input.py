@@ -272,12 +272,6 @@ apps:
 """
 
 
-@pytest.mark.xfail(
-    reason="BUG: values in a saved plan file are not validated: an unknown enum value in "
-    "`after` crashes apply with 'internal error (KeyError)' after earlier phases were already "
-    "written (partial apply, no report)",
-    strict=True,
-)
 def test_plan_file_with_invalid_value_is_refused_before_writing(org, desired, tmp_path):
     plan_file = tmp_path / "p.json"
     made = run("plan", "-o", org.target, "-d", desired(TAMPER_YAML), "--out", plan_file)
@@ -292,11 +286,6 @@ def test_plan_file_with_invalid_value_is_refused_before_writing(org, desired, tm
     assert_clean_error(result, str(plan_file))
 
 
-@pytest.mark.xfail(
-    reason="BUG: `plan --out DIR` (an existing directory) ends in 'internal error "
-    "(IsADirectoryError)' and leaves a `.DIR.*` temp file behind",
-    strict=True,
-)
 def test_plan_out_to_a_directory_is_a_clean_error(org, tmp_path):
     out_dir = tmp_path / "plans"
     out_dir.mkdir()
