@@ -255,8 +255,9 @@ def test_audit_exit_1_on_invalid_desired_state(org, write_yaml):
 
 
 def test_audit_exit_1_on_org_error(tmp_path):
-    result = run("audit", "-o", "somewhere-else", "-d", tmp_path / "none.yaml")
+    result = run("audit", "-o", "not-an-org", "-d", tmp_path / "none.yaml")
     assert result.exit_code == 1, result.output
+    assert "no such file or folder" in result.stderr
     result = run("audit", "-o", "not-an-org")
     assert result.exit_code == 1, result.output
     assert "unknown org 'not-an-org'" in result.stderr

@@ -144,14 +144,6 @@ def test_evidence_dir_from_environment(org, write_yaml, tmp_path):
     assert record["command"] == "plan" and record["result"] == {"outcome": "changes"}
 
 
-def test_no_evidence_without_the_option(org, write_yaml, tmp_path):
-    desired = write_yaml(evidence_yaml())
-    result = run("plan", "-o", org.target, "-d", desired)
-    assert result.exit_code == 0, result.output
-    assert "Evidence:" not in result.stderr
-    assert not list(tmp_path.rglob("*-plan-*.json"))
-
-
 class CliRunnerEnv:
     @staticmethod
     def invoke(*args, env_dir: Path):
@@ -165,3 +157,44 @@ class CliRunnerEnv:
             env={"RECONCILER_EVIDENCE_DIR": str(env_dir)},
             catch_exceptions=False,
         )
+
+
+@pytest.mark.xfail(
+    reason="BUG: `apply PLANFILE --evidence-dir` records exceptions_in_force=[] and baseline=[]: "
+    "plan_from_document drops the saved plan's findings and controls",
+    strict=True,
+)
+def test_saved_plan_apply_evidence_keeps_exceptions_in_force(org, write_yaml, tmp_path):
+    desired = write_yaml(evidence_yaml())
+    saved = tmp_path / "plan.json"
+    plan = run("plan", "-o", org.target, "-d", desired, "--out", saved)
+    assert plan.exit_code == 0, plan.output
+    evidence = tmp_path / "ev"
+    applied = run("apply", saved, "-o", org.target, "--evidence-dir", evidence)
+    assert applied.exit_code == 0, applied.output
+    [record] = [json.loads(p.read_text()) for p in evidence.glob("*.json")]
+    assert record["result"]["ok"] is True  # the apply itself worked
+    assert [e["app"] for e in record["exceptions_in_force"]] == ["Billing_Sync"]
+    assert record["baseline"] == ["ECA-OAUTH-001", "ECA-OAUTH-004"]
+
+
+@pytest.mark.xfail(
+    reason="BUG: `apply --evidence-dir` writes no evidence record when there is nothing to "
+    "change (cli.apply returns before write_evidence); plan records 'no changes'",
+    strict=True,
+)
+def test_noop_apply_still_writes_evidence(org, write_yaml, tmp_path):
+    desired = write_yaml(
+        "version: 1\nbaseline: [ECA-OAUTH-001]\nunlisted: ignore\napps:\n  Billing_Sync:\n"
+        + exception_yaml("ECA-OAUTH-001")
+    )
+    evidence = tmp_path / "ev"
+    applied = run(
+        "apply", "-o", org.target, "-d", desired, "--auto-approve", "--evidence-dir", evidence
+    )
+    assert applied.exit_code == 0, applied.output
+    assert "No changes." in applied.stdout
+    records = list(evidence.glob("*.json")) if evidence.exists() else []
+    assert len(records) == 1
+    record = json.loads(records[0].read_text())
+    assert record["exceptions_in_force"][0]["control"] == "ECA-OAUTH-001"
