@@ -186,14 +186,17 @@ def plan(
     if out:
         _write_atomic(out, api.render(the_plan, "json"))
         click.echo(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.", err=True)
-    if evidence_dir:
-        outcome = "errors" if the_plan.errors else ("changes" if the_plan.changes else "no changes")
-        record = write_evidence(evidence_dir, "plan", the_plan, {"outcome": outcome}, state.files)
-        click.echo(f"Evidence: {record}", err=True)
+    outcome = "errors" if the_plan.errors else ("changes" if the_plan.changes else "no changes")
+    _record(evidence_dir, "plan", the_plan, {"outcome": outcome})
     if the_plan.errors:
         sys.exit(EXIT_ERROR)
     if detailed_exitcode and the_plan.changes:
         sys.exit(EXIT_CHANGES)
+
+
+def _record(directory: Path | None, command: str, plan, result: dict[str, Any]) -> None:
+    if directory is not None:
+        click.echo(f"Evidence: {write_evidence(directory, command, plan, result)}", err=True)
 
 
 def _load_plan_file(path: Path):
@@ -230,7 +233,6 @@ def apply(
     planfile, desired, target, instance_url, timeout, apps, exclude, auto_approve, evidence_dir
 ):
     """Make the org match the desired state (or apply a saved PLANFILE exactly)."""
-    files: list[str] = []
     if planfile is not None:
         if apps or exclude:
             raise ReconcilerError("--app/--exclude cannot narrow a saved plan; re-run plan instead")
@@ -240,13 +242,13 @@ def apply(
             result = api.apply_saved(org, the_plan)
     else:
         state = api.load_desired(desired)
-        files = state.files
         with connect(target, instance_url, timeout=timeout) as org:
             the_plan, live = api.make_plan(org, state, apps, exclude)
             click.echo(api.render(the_plan, "text"), nl=False)
             if the_plan.errors:
                 raise ReconcilerError("the plan has errors; nothing was written")
             if not the_plan.changes:
+                _record(evidence_dir, "apply", the_plan, {"ok": True, "apps": []})
                 return
             if not auto_approve:
                 if not sys.stdin.isatty():
@@ -259,15 +261,8 @@ def apply(
                     raise ReconcilerError("apply cancelled; nothing was written")
             result = api.apply(org, the_plan, live)
     _report(result)
-    if evidence_dir:
-        outcome = {
-            "ok": result.ok,
-            "apps": [
-                {"app": r.name, "status": r.status, "messages": r.messages} for r in result.results
-            ],
-        }
-        record = write_evidence(evidence_dir, "apply", the_plan, outcome, files)
-        click.echo(f"Evidence: {record}", err=True)
+    apps = [{"app": r.name, "status": r.status, "messages": r.messages} for r in result.results]
+    _record(evidence_dir, "apply", the_plan, {"ok": result.ok, "apps": apps})
     if not result.ok:
         sys.exit(EXIT_ERROR)
 
@@ -298,7 +293,10 @@ def audit(desired, target, instance_url, timeout, fmt, output):
     _check_writable(output)
     if desired is None and Path("desired").exists():
         desired = Path("desired")
+        click.echo("Using the desired state in desired/ (pass -d to choose another).", err=True)
     state = api.load_desired(desired) if desired is not None else None
+    for warning in state.warnings if state else []:
+        click.echo(f"Warning: {warning}", err=True)
     with connect(target, instance_url, timeout=timeout) as org:
         report = run_audit(org, state)
     text = AUDIT_RENDERERS[fmt](report)

@@ -170,7 +170,9 @@ CONTROLS: tuple[Control, ...] = (
             "'Relax IP restrictions' lets tokens for this app be used from any network, so "
             "the org's login IP ranges no longer limit where a stolen token works."
         ),
-        remediation="Set policies.ip_relaxation: enforce (or enforce_relax_refresh).",
+        remediation="Set policies.ip_relaxation: enforce (enforcing sets it). "
+        "enforce_relax_refresh and bypass_2factor also pass this control; bypass_2factor still "
+        "relaxes IP restrictions, behind a second factor, and raises the risk grade.",
         source="Salesforce Help 'Configure OAuth Policies' (IP relaxation); Metadata API "
         "guide, ExtlClntAppOauthConfigurablePolicies.ipRelaxationPolicyType",
         requirements=(

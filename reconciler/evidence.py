@@ -39,9 +39,7 @@ def _operator() -> dict[str, Any]:
     return {"local_user": user, "ci": {k: os.environ[k] for k in CI_VARIABLES if k in os.environ}}
 
 
-def write_evidence(
-    directory: Path, command: str, plan: Plan, result: dict[str, Any], desired_files: list[str]
-) -> Path:
+def write_evidence(directory: Path, command: str, plan: Plan, result: dict[str, Any]) -> Path:
     """Write the record atomically; returns its path."""
     now = datetime.now(UTC)
     exceptions = sorted(
@@ -60,7 +58,7 @@ def write_evidence(
         "instance_url": plan.instance_url,
         "operator": _operator(),
         "desired_digest": plan.desired_digest,
-        "desired_files": desired_files,
+        "desired_files": plan.desired_files,
         "baseline": plan.controls,
         "exceptions_in_force": [
             {"app": app, "control": control, **json.loads(e)} for app, control, e in exceptions

@@ -182,6 +182,8 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     #: The baseline control ids the plan was judged against.
     controls: list[str] = field(default_factory=list)
+    #: The desired-state files the plan was made from (recorded in evidence).
+    desired_files: list[str] = field(default_factory=list)
 
     def app(self, name: str) -> AppPlan | None:
         return next((a for a in self.apps if a.name == name), None)

@@ -22,8 +22,9 @@ _ORDER = {spec.path: i for i, spec in enumerate(F.CATALOGUE)}
 def select_apps(
     desired: DesiredState, only: Collection[str] = (), exclude: Collection[str] = ()
 ) -> list[DesiredApp]:
-    """Apply --app / --exclude; naming an undeclared app is an error, not a silent no-op."""
-    unknown = [n for n in [*only, *exclude] if n not in desired.apps]
+    """Apply --app / --exclude. `--app` naming an undeclared app is an error, not a silent
+    no-op; `--exclude` may also name an org app the YAML does not list (unlisted: enforce)."""
+    unknown = [n for n in only if n not in desired.apps]
     if unknown:
         raise ReconcilerError(
             f"not declared in the desired state: {', '.join(unknown)} "
@@ -174,4 +175,5 @@ def build_plan(
         apps=apps,
         warnings=[str(w) for w in desired.warnings],
         controls=list(desired.baseline.controls),
+        desired_files=list(desired.files),
     )

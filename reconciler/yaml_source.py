@@ -54,7 +54,11 @@ class _LocatingLoader(yaml.SafeLoader):
                     )
                 )
                 continue
-            mapping[key] = self.construct_object(value_node, deep=deep)
+            try:
+                mapping[key] = self.construct_object(value_node, deep=deep)
+            except ValueError as exc:  # e.g. a date like 2027-02-30 that YAML cannot build
+                self.issues.append(Issue(self.file, line, str(key), f"invalid value: {exc}"))
+                mapping[key] = None
             mapping.key_lines[key] = line
         return mapping
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import PlanFileError
-from ..model import AppPlan, FieldChange, Plan
+from ..model import AppPlan, FieldChange, Finding, Plan
 
 FORMAT_VERSION = "1"
 
@@ -24,6 +24,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "instance_url": plan.instance_url,
         "created_at": plan.created_at,
         "desired_digest": plan.desired_digest,
+        "desired_files": plan.desired_files,
         "changes": [
             {
                 "app": c.app,
@@ -72,7 +73,13 @@ def plan_from_document(doc: Any, source: str) -> Plan:
     try:
         apps = {
             a["name"]: AppPlan(
-                a["name"], [], dict(a["observed"]), list(a["errors"]), list(a.get("notes", []))
+                a["name"],
+                [],
+                dict(a["observed"]),
+                list(a["errors"]),
+                list(a.get("notes", [])),
+                listed=a.get("listed", True),
+                findings=[Finding(**f) for f in a.get("findings", [])],
             )
             for a in doc["apps"]
         }
@@ -94,6 +101,9 @@ def plan_from_document(doc: Any, source: str) -> Plan:
             desired_digest=doc["desired_digest"],
             created_at=doc["created_at"],
             apps=list(apps.values()),
+            warnings=list(doc.get("warnings", [])),
+            controls=list(doc.get("baseline", [])),
+            desired_files=list(doc.get("desired_files", [])),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise PlanFileError(

@@ -159,11 +159,6 @@ class CliRunnerEnv:
         )
 
 
-@pytest.mark.xfail(
-    reason="BUG: `apply PLANFILE --evidence-dir` records exceptions_in_force=[] and baseline=[]: "
-    "plan_from_document drops the saved plan's findings and controls",
-    strict=True,
-)
 def test_saved_plan_apply_evidence_keeps_exceptions_in_force(org, write_yaml, tmp_path):
     desired = write_yaml(evidence_yaml())
     saved = tmp_path / "plan.json"
@@ -178,11 +173,6 @@ def test_saved_plan_apply_evidence_keeps_exceptions_in_force(org, write_yaml, tm
     assert record["baseline"] == ["ECA-OAUTH-001", "ECA-OAUTH-004"]
 
 
-@pytest.mark.xfail(
-    reason="BUG: `apply --evidence-dir` writes no evidence record when there is nothing to "
-    "change (cli.apply returns before write_evidence); plan records 'no changes'",
-    strict=True,
-)
 def test_noop_apply_still_writes_evidence(org, write_yaml, tmp_path):
     desired = write_yaml(
         "version: 1\nbaseline: [ECA-OAUTH-001]\nunlisted: ignore\napps:\n  Billing_Sync:\n"

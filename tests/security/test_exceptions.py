@@ -282,11 +282,6 @@ def test_declared_violation_blocks_plan_against_org(org, write_yaml):
     assert org.bytes() == before
 
 
-@pytest.mark.xfail(
-    reason="BUG: an impossible date such as `expires: 2027-02-30` crashes the YAML loader: "
-    "'internal error (ValueError): day is out of range for month', no file:line",
-    strict=True,
-)
 def test_impossible_expiry_date_is_a_located_error(write_yaml):
     desired = write_yaml(etl_with_006_exception("2027-02-30"))
     result = run("validate", "-d", desired)
