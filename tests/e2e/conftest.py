@@ -7,8 +7,6 @@ it over HTTPS), and inspects the state file afterwards.
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 import re
 import select
@@ -20,85 +18,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from reconciler.cli import main
-from reconciler.emulator.demo_org import build_demo_org
+from tests.support import (  # noqa: F401 - re-exported to the e2e tests
+    POLICIES,
+    REPO,
+    SETTINGS,
+    Org,
+    components_of,
+    demo_doc,
+    org_factory,
+    policies_of,
+    run,
+    settings_of,
+    yaml_writer,
+)
 
-REPO = Path(os.path.abspath(__file__)).parents[2]
 SHIPPED_DESIRED = REPO / "desired"
 RECONCILER_BIN = Path(sys.executable).parent / "reconciler"
-
-SETTINGS = "ExtlClntAppGlobalOauthSettings"
-POLICIES = "ExtlClntAppOauthConfigurablePolicies"
-
-
-def components_of(doc: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    """App -> (settings fullName, policies fullName), matched by externalClientApplication."""
-    out: dict[str, list[str]] = {}
-    for i, type_name in enumerate((SETTINGS, POLICIES)):
-        for full_name, fields in doc["metadata"][type_name].items():
-            out.setdefault(fields["externalClientApplication"], ["", ""])[i] = full_name
-    return {app: (pair[0], pair[1]) for app, pair in out.items()}
-
-
-_BASE_DOC = build_demo_org()
 #: App -> (settings fullName, policies fullName) in the demo org.
-COMPONENTS = components_of(_BASE_DOC)
-
-
-def demo_doc() -> dict[str, Any]:
-    """A fresh copy of the demo org document (built once per session: keygen is not free)."""
-    return copy.deepcopy(_BASE_DOC)
-
-
-def settings_of(doc: dict[str, Any], app: str) -> dict[str, Any]:
-    return doc["metadata"][SETTINGS][components_of(doc)[app][0]]
-
-
-def policies_of(doc: dict[str, Any], app: str) -> dict[str, Any]:
-    return doc["metadata"][POLICIES][components_of(doc)[app][1]]
-
-
-class Org:
-    """One emulator state file on disk."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.target = f"emulator:{path}"
-
-    def load(self) -> dict[str, Any]:
-        return json.loads(self.path.read_text(encoding="utf-8"))
-
-    def save(self, doc: dict[str, Any]) -> None:
-        self.path.write_text(json.dumps(doc, indent=2, sort_keys=True), encoding="utf-8")
-
-    def mutate(self, fn: Callable[[dict[str, Any]], None]) -> None:
-        doc = self.load()
-        fn(doc)
-        self.save(doc)
-
-    def bytes(self) -> bytes:
-        return self.path.read_bytes()
+COMPONENTS = components_of(demo_doc())
 
 
 @pytest.fixture
 def org_file(tmp_path: Path) -> Callable[..., Org]:
     """`org_file(mutate=None, doc=None, name="org.json")` writes an org state file."""
-
-    def make(
-        mutate: Callable[[dict[str, Any]], None] | None = None,
-        doc: dict[str, Any] | None = None,
-        name: str = "org.json",
-    ) -> Org:
-        doc = doc if doc is not None else demo_doc()
-        if mutate is not None:
-            mutate(doc)
-        org = Org(tmp_path / name)
-        org.save(doc)
-        return org
-
-    return make
+    return org_factory(tmp_path)
 
 
 @pytest.fixture
@@ -110,22 +55,7 @@ def org(org_file: Callable[..., Org]) -> Org:
 @pytest.fixture
 def desired(tmp_path: Path) -> Callable[..., Path]:
     """`desired(yaml_text, name="apps.yaml", folder="desired")` writes one YAML file."""
-
-    def write(text: str, name: str = "apps.yaml", folder: str = "desired") -> Path:
-        path = tmp_path / folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return path
-
-    return write
-
-
-def run(*args: Any, input: str | None = None, env: dict[str, str] | None = None) -> Result:
-    """Invoke the CLI in-process; unexpected exceptions propagate to the test."""
-    result = CliRunner().invoke(
-        main, [str(a) for a in args], input=input, env=env, catch_exceptions=False
-    )
-    return result
+    return yaml_writer(tmp_path)
 
 
 @pytest.fixture

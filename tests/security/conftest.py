@@ -7,42 +7,31 @@ inspects output, exit codes and the state file afterwards.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
-import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from reconciler.cli import main
-from reconciler.emulator.demo_org import build_demo_org
+from tests.support import (  # noqa: F401 - re-exported to the security tests
+    POLICIES,
+    REPO,
+    SETTINGS,
+    Org,
+    components_of,
+    demo_doc,
+    org_factory,
+    policies_of,
+    run,
+    settings_of,
+    yaml_writer,
+)
 
-REPO = Path(__file__).resolve().parents[2]
 SARIF_SCHEMA = REPO / "tests" / "fixtures" / "sarif-schema-2.1.0.json"
 ORG_ID = "00D000000000001EAA"
 
-SETTINGS = "ExtlClntAppGlobalOauthSettings"
-POLICIES = "ExtlClntAppOauthConfigurablePolicies"
-
 #: App -> (settings fullName, policies fullName) in the demo org.
-COMPONENTS = {
-    "Billing_Sync": ("Billing_Sync_glbloauth", "Billing_Sync_oauthPlcy"),
-    "Data_Warehouse_ETL": (
-        "Data_Warehouse_ETLGlblOAuth",
-        "Data_Warehouse_ETL_oauth_defaultPolicy",
-    ),
-    "Mobile_Field_Service": ("Mobile_Field_Service_glbloauth", "Mobile_Field_Service_oauthPlcy"),
-    "Partner_Portal": ("Partner_PortalGlblOAuth", "Partner_Portal_oauthPlcy"),
-    "Reporting_JWT": ("Reporting_JWT_glbloauth", "Reporting_JWT_defaultPolicy"),
-    "Legacy_Importer": ("Legacy_Importer_glbloauth", "Legacy_Importer_oauthPlcy"),
-    "Marketing_Events": ("Marketing_EventsGlblOAuth", "Marketing_Events_oauthPlcy"),
-    "Ledger_Export": ("Ledger_Export_glbloauth", "Ledger_Export_oauthPlcy"),
-    "Support_Exporter": ("Support_ExporterGlblOAuth", "Support_Exporter_oauthPlcy"),
-    "Old_Payroll_Feed": ("Old_Payroll_Feed_glbloauth", "Old_Payroll_Feed_oauthPlcy"),
-}
+COMPONENTS = components_of(demo_doc())
 ALL_APPS = sorted(COMPONENTS)
 
 TODAY = dt.date.today()
@@ -50,65 +39,11 @@ VALID = (TODAY + dt.timedelta(days=200)).isoformat()
 SOON = (TODAY + dt.timedelta(days=10)).isoformat()
 EXPIRED = (TODAY - dt.timedelta(days=1)).isoformat()
 
-_BASE_DOC: dict[str, Any] | None = None
-
-
-def demo_doc() -> dict[str, Any]:
-    """A fresh copy of the demo org document (built once per session: keygen is not free)."""
-    global _BASE_DOC
-    if _BASE_DOC is None:
-        _BASE_DOC = build_demo_org()
-    return copy.deepcopy(_BASE_DOC)
-
-
-def settings_of(doc: dict[str, Any], app: str) -> dict[str, Any]:
-    return doc["metadata"][SETTINGS][COMPONENTS[app][0]]
-
-
-def policies_of(doc: dict[str, Any], app: str) -> dict[str, Any]:
-    return doc["metadata"][POLICIES][COMPONENTS[app][1]]
-
-
-class Org:
-    """One emulator state file on disk."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.target = f"emulator:{path}"
-
-    def load(self) -> dict[str, Any]:
-        return json.loads(self.path.read_text(encoding="utf-8"))
-
-    def save(self, doc: dict[str, Any]) -> None:
-        self.path.write_text(json.dumps(doc, indent=2, sort_keys=True), encoding="utf-8")
-
-    def settings(self, app: str) -> dict[str, Any]:
-        return settings_of(self.load(), app)
-
-    def policies(self, app: str) -> dict[str, Any]:
-        return policies_of(self.load(), app)
-
-    def bytes(self) -> bytes:
-        return self.path.read_bytes()
-
 
 @pytest.fixture
 def make_org(tmp_path: Path) -> Callable[..., Org]:
     """`make_org(mutate=None, doc=None, name="org.json")` writes an org state file."""
-
-    def make(
-        mutate: Callable[[dict[str, Any]], None] | None = None,
-        doc: dict[str, Any] | None = None,
-        name: str = "org.json",
-    ) -> Org:
-        doc = doc if doc is not None else demo_doc()
-        if mutate is not None:
-            mutate(doc)
-        org = Org(tmp_path / name)
-        org.save(doc)
-        return org
-
-    return make
+    return org_factory(tmp_path)
 
 
 @pytest.fixture
@@ -120,14 +55,7 @@ def org(make_org: Callable[..., Org]) -> Org:
 @pytest.fixture
 def write_yaml(tmp_path: Path) -> Callable[..., Path]:
     """`write_yaml(text, name="apps.yaml")` writes one desired-state file; returns its path."""
-
-    def write(text: str, name: str = "apps.yaml") -> Path:
-        path = tmp_path / "desired" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return path
-
-    return write
+    return yaml_writer(tmp_path)
 
 
 @pytest.fixture(autouse=True)
@@ -138,11 +66,6 @@ def _isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(work)
     monkeypatch.delenv("RECONCILER_EVIDENCE_DIR", raising=False)
     monkeypatch.delenv("SF_ACCESS_TOKEN", raising=False)
-
-
-def run(*args: Any, input: str | None = None) -> Result:
-    """Invoke the CLI in-process; unexpected exceptions propagate to the test."""
-    return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
 
 
 def line_of(path: Path, needle: str, after: str | None = None) -> int:
