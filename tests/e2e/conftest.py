@@ -41,21 +41,15 @@ COMPONENTS = components_of(demo_doc())
 
 
 @pytest.fixture
-def org_file(tmp_path: Path) -> Callable[..., Org]:
-    """`org_file(mutate=None, doc=None, name="org.json")` writes an org state file."""
-    return org_factory(tmp_path)
+def org_file(make_org: Callable[..., Org]) -> Callable[..., Org]:
+    """This suite's name for the shared `make_org` fixture."""
+    return make_org
 
 
 @pytest.fixture
-def org(org_file: Callable[..., Org]) -> Org:
-    """The unmodified demo org."""
-    return org_file()
-
-
-@pytest.fixture
-def desired(tmp_path: Path) -> Callable[..., Path]:
-    """`desired(yaml_text, name="apps.yaml", folder="desired")` writes one YAML file."""
-    return yaml_writer(tmp_path)
+def desired(write_yaml: Callable[..., Path]) -> Callable[..., Path]:
+    """This suite's name for the shared `write_yaml` fixture."""
+    return write_yaml
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ inspects output, exit codes and the state file afterwards.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,24 +37,6 @@ TODAY = dt.date.today()
 VALID = (TODAY + dt.timedelta(days=200)).isoformat()
 SOON = (TODAY + dt.timedelta(days=10)).isoformat()
 EXPIRED = (TODAY - dt.timedelta(days=1)).isoformat()
-
-
-@pytest.fixture
-def make_org(tmp_path: Path) -> Callable[..., Org]:
-    """`make_org(mutate=None, doc=None, name="org.json")` writes an org state file."""
-    return org_factory(tmp_path)
-
-
-@pytest.fixture
-def org(make_org: Callable[..., Org]) -> Org:
-    """The unmodified demo org."""
-    return make_org()
-
-
-@pytest.fixture
-def write_yaml(tmp_path: Path) -> Callable[..., Path]:
-    """`write_yaml(text, name="apps.yaml")` writes one desired-state file; returns its path."""
-    return yaml_writer(tmp_path)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,28 @@
+"""Fixtures every suite may use; the helpers behind them are in tests/support.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.support import Org, org_factory, yaml_writer
+
+
+@pytest.fixture
+def make_org(tmp_path: Path) -> Callable[..., Org]:
+    """`make_org(mutate=None, doc=None, name="org.json")` writes an org state file."""
+    return org_factory(tmp_path)
+
+
+@pytest.fixture
+def org(make_org: Callable[..., Org]) -> Org:
+    """The unmodified demo org."""
+    return make_org()
+
+
+@pytest.fixture
+def write_yaml(tmp_path: Path) -> Callable[..., Path]:
+    """`write_yaml(text, name="apps.yaml", folder="desired")` writes one YAML file."""
+    return yaml_writer(tmp_path)
