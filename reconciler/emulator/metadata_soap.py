@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +50,8 @@ class MetadataService:
     def __init__(self, state: OrgState, schema: Schema | None = None) -> None:
         self.state = state
         self.schema = schema or load_schema()
+        #: Calls per operation name: lets tests and benchmarks count round trips.
+        self.calls: Counter[str] = Counter()
 
     # ----------------------------------------------------------------------- entry point
     def handle(
@@ -71,6 +74,7 @@ class MetadataService:
             return 500, sx.fault_envelope("INVALID_XML", "SOAP Body has no operation element")
         all_or_none = sx.text(sx.child(sx.child(header, "AllOrNoneHeader"), "allOrNone"))
         name = sx.local(op.tag)
+        self.calls[name] += 1
         handlers = {
             "listMetadata": lambda: self.list_metadata(op),
             "readMetadata": lambda: self.read_metadata(op),

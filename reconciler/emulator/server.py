@@ -182,6 +182,7 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 )
                 return
             base = f"/services/data/v{m['v']}" + ("/tooling" if m["tooling"] else "")
+            server.metadata.calls["query"] += 1
             try:
                 if m["locator"]:
                     result = server.queries.more(unquote(m["locator"]), base)
