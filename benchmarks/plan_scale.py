@@ -16,13 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reconciler import api  # noqa: E402
 from reconciler.emulator.server import EmulatorServer  # noqa: E402
-from reconciler.org.salesforce import SalesforceOrg  # noqa: E402
+from reconciler.org.connect import emulator_org  # noqa: E402
 from tests.support import add_clones, demo_doc  # noqa: E402
 
 DESIRED = "version: 1\nbaseline: [ECA-OAUTH-001]\nunlisted: report\napps: {}\n"
@@ -38,10 +36,7 @@ def measure(size: int, repeat: int, workdir: Path) -> tuple[float, dict[str, int
     desired_file.write_text(DESIRED)
     desired = api.load_desired(desired_file)
     with EmulatorServer(state) as server:
-        session = requests.Session()
-        session.trust_env = False
-        session.verify = server.ca_cert_path
-        org = SalesforceOrg(server.instance_url, server.access_token, session)
+        org = emulator_org(server)
         api.make_plan(org, desired)  # warm-up: zeep and TLS session set up
         server.metadata.calls.clear()
         best = float("inf")

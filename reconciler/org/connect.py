@@ -11,12 +11,16 @@ import ipaddress
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 
 from ..errors import ReconcilerError
 from .salesforce import API_VERSION, SalesforceOrg
+
+if TYPE_CHECKING:
+    from ..emulator.server import EmulatorServer
 
 DEFAULT_EMULATOR_STATE = Path(".reconciler/emulator-org.json")
 TOKEN_ENV = "SF_ACCESS_TOKEN"
@@ -84,20 +88,21 @@ def connect(
             f"unknown org {target!r}: use -o emulator[:STATE_FILE] for the built-in emulator, or "
             f"--instance-url URL with {TOKEN_ENV} for a real org"
         )
-    from ..emulator.server import EmulatorServer  # imported lazily: real-org runs do not need it
+    from ..emulator.server import EmulatorServer  # noqa: F811 - lazily: real orgs need none
 
     state = Path(target.partition(":")[2] or DEFAULT_EMULATOR_STATE)
     state.parent.mkdir(parents=True, exist_ok=True)
     with EmulatorServer(state) as server:
-        session = requests.Session()
-        # The emulator's certificate is self-signed: trust exactly it. trust_env off so a
-        # REQUESTS_CA_BUNDLE meant for real orgs cannot override this (wire doc §11.3).
-        session.trust_env = False
-        session.verify = server.ca_cert_path
-        yield SalesforceOrg(
-            server.instance_url,
-            server.access_token,
-            session,
-            api_version=api_version,
-            timeout=timeout,
-        )
+        yield emulator_org(server, api_version=api_version, timeout=timeout)
+
+
+def emulator_org(server: EmulatorServer, **options: Any) -> SalesforceOrg:
+    """An Org for a running emulator, trusting exactly its self-signed certificate.
+
+    trust_env is off so that a REQUESTS_CA_BUNDLE meant for real orgs cannot override the
+    emulator's certificate (requests lets the environment win over Session.verify; wire §11.3).
+    """
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = server.ca_cert_path
+    return SalesforceOrg(server.instance_url, server.access_token, session, **options)

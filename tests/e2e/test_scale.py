@@ -10,11 +10,9 @@ import json
 import math
 from pathlib import Path
 
-import requests
-
 from reconciler import api
 from reconciler.emulator.server import EmulatorServer
-from reconciler.org.salesforce import SalesforceOrg
+from reconciler.org.connect import emulator_org
 from tests.support import add_clones, demo_doc
 
 DESIRED = """\
@@ -40,10 +38,7 @@ def _plan_and_apply(tmp_path: Path, clones: int):
     desired_file.write_text(DESIRED)
     desired = api.load_desired(desired_file)
     with EmulatorServer(state) as server:
-        session = requests.Session()
-        session.trust_env = False
-        session.verify = server.ca_cert_path
-        org = SalesforceOrg(server.instance_url, server.access_token, session)
+        org = emulator_org(server)
         plan, live = api.make_plan(org, desired)
         planning_calls = dict(server.metadata.calls)
         result = api.apply(org, plan, live)
