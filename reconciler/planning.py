@@ -91,8 +91,8 @@ def plan_app(wanted: DesiredApp, live: LiveApp | None, controls: list[Control] =
                 sources.get(path),
             )
         )
-    _check_feasible(plan, live, live_values)
     after = {**live_values, **{c.path: c.after for c in plan.changes}}
+    _check_feasible(plan, live, after)
     plan.findings = findings(wanted.name, after, controls, wanted if wanted.listed else None)
     for exc in wanted.exceptions:
         control = BY_ID[exc.control]
@@ -107,9 +107,10 @@ def _readable(live: LiveApp) -> set[str]:
     return {side for side in F.TYPE_OF_SIDE if live.component(side) is not None}
 
 
-def _check_feasible(plan: AppPlan, live: LiveApp, live_values: dict[str, Any]) -> None:
-    """Refuse at plan time what the org would refuse at apply time, with a clearer message."""
-    after = {**live_values, **{c.path: c.after for c in plan.changes}}
+def _check_feasible(plan: AppPlan, live: LiveApp, after: dict[str, Any]) -> None:
+    """Refuse at plan time what the org would refuse at apply time, with a clearer message.
+
+    `after` is the app's values once the plan is applied."""
     if after.get("policies.client_credentials") is True and not after.get("policies.run_as"):
         plan.errors.append(
             "policies.client_credentials is true but no run-as user is set: declare "
