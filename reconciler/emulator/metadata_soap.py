@@ -44,6 +44,11 @@ def now_iso() -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
+#: xsd:boolean lexical forms, and the numeric kinds with their parsers.
+_BOOLEAN = {"true": True, "1": True, "false": False, "0": False}
+_NUMBER: dict[str, Callable[[str], Any]] = {"int": int, "double": float}
+
+
 class MetadataService:
     """Handles one parsed SOAP request; returns the response body (faults via SoapFault)."""
 
@@ -240,25 +245,17 @@ class MetadataService:
             f"'{raw}' is not a valid value for the field {f.name}",
             [path + f.name],
         )
+        if f.kind in _NUMBER:
+            try:
+                return _NUMBER[f.kind](raw)
+            except ValueError:
+                errors.append(bad)
+                return None
         if f.kind == "boolean":
-            if raw in ("true", "1"):
-                return True
-            if raw in ("false", "0"):
-                return False
+            if raw in _BOOLEAN:
+                return _BOOLEAN[raw]
             errors.append(bad)
             return None
-        if f.kind == "int":
-            try:
-                return int(raw)
-            except ValueError:
-                errors.append(bad)
-                return None
-        if f.kind == "double":
-            try:
-                return float(raw)
-            except ValueError:
-                errors.append(bad)
-                return None
         if f.kind == "enum" and raw not in f.enum_values:
             errors.append(bad)
             return None
