@@ -1,4 +1,8 @@
-"""Error types. A user error carries a message for the terminal; the CLI prints it, no traceback."""
+"""Error types. A user error carries a message for the terminal; the CLI prints it, no traceback.
+
+The org errors form a small taxonomy that the retry policy and the applier act on, so the
+decision "retry, re-read, re-login or stop" is made from the type, never from message text.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +46,32 @@ class OrgError(ReconcilerError):
 
 class ReadRefused(OrgError):
     """The org would not return a metadata type (e.g. consumer-secret access is off)."""
+
+
+class IncompleteResponse(OrgError):
+    """A reply was malformed, truncated, oversized, redirected, or lacked a listed component.
+
+    Never retried silently into a smaller answer: plan, apply and audit stop rather than
+    report on a partial view of the org."""
+
+
+class TransientOrgError(OrgError):
+    """Worth retrying: connection error, timeout, HTTP 502/503/504, UNABLE_TO_LOCK_ROW, ..."""
+
+
+class OutcomeUnknown(TransientOrgError):
+    """A write was sent but its answer was lost: the org may or may not hold it.
+
+    Retrying blindly is safe only because every write is a read-modify-write of the same
+    values; the applier re-reads first and decides `applied`, retry once, or `unknown`."""
+
+
+class RequestLimitExceeded(OrgError):
+    """The org's daily API request limit is used up: retrying cannot help, so stop at once."""
+
+
+class SessionExpired(OrgError):
+    """INVALID_SESSION_ID and no way (or no second chance) to log in again."""
 
 
 class PlanFileError(ReconcilerError):
