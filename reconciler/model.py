@@ -202,3 +202,9 @@ class Plan:
             ),
             "high_risk_apps": sum(1 for a in self.apps if a.risk and a.risk.level == "high"),
         }
+
+
+#: Risk levels, worst first; views sort by it. "unknown" (the run-as lookup failed, so the app
+#: could not be graded) ranks right after "high": an app nobody could grade deserves a look
+#: before the ones known to be only medium. Views treat a level missing here as the last.
+LEVEL_ORDER: dict[str, int] = {"high": 0, "unknown": 1, "medium": 2, "low": 3}
