@@ -15,7 +15,7 @@ from . import fields as F
 from .baseline import findings
 from .controls import CONTROLS
 from .live_state import LiveState
-from .render.values import show
+from .render.values import printable, show
 
 
 def _side_block(values: dict[str, Any], side: F.Side, skipped: list[str]) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def _side_block(values: dict[str, Any], side: F.Side, skipped: list[str]) -> dic
         if value is None:
             continue
         if spec.kind == "enum" and value not in spec.choices:
-            skipped.append(f"{spec.path} = {value!r} (a value this version does not know)")
+            skipped.append(f"{spec.path} = {show(value)} (a value this version does not know)")
             continue
         if spec.kind == "url" and "\n" in value:
             value = [line for line in value.splitlines() if line.strip()]
@@ -64,14 +64,15 @@ def export_yaml(live: LiveState, only: Collection[str] = ()) -> str:
         if app.settings_unreadable:
             skipped.append("settings (the org does not return them)")
         apps[name] = body
-        comments += [f"# {name}: left unmanaged: {item}" for item in skipped]
+        # Comments are raw YAML lines: a newline in an org name would inject YAML, so escape.
+        comments += [f"# {printable(name)}: left unmanaged: {item}" for item in skipped]
     violations = [
-        f"#   {f.app}: {f.control} {f.path} is {show(f.value)}"
+        f"#   {printable(f.app)}: {f.control} {f.path} is {show(f.value)}"
         for name in apps
         for f in findings(name, live.apps[name].values(), CONTROLS, None)
     ]
     header = [
-        f"# Exported by `reconciler export` from org {live.org_id}.",
+        f"# Exported by `reconciler export` from org {printable(live.org_id)}.",
         "# It records the org as it is, so the baseline is empty: choose controls under",
         "# `baseline:` and add justified, expiring `exceptions:` before enforcing them.",
     ]

@@ -1,4 +1,7 @@
-"""Views of an AuditReport: text for people, JSON for scripts. SARIF is in sarif_view.py."""
+"""Views of an AuditReport: text for people, JSON for scripts. SARIF is in sarif_view.py.
+
+In the text view every org or YAML string goes through `printable`/`show` (see values.py).
+"""
 
 from __future__ import annotations
 
@@ -8,26 +11,27 @@ from dataclasses import asdict
 from .. import __version__
 from ..audit import AuditReport
 from ..controls import BY_ID
-from ..risk import LEVEL_ORDER
+from ..model import LEVEL_ORDER
 from .text_view import describe_exceptions, describe_risk
-from .values import plural, show
+from .values import plural, printable, show
 
 
 def render_audit_text(report: AuditReport) -> str:
     violations = report.violations
     accepted = [f for f in report.findings if f.accepted]
-    out = [f"Audit of org {report.org_id} at {report.instance_url}", ""]
+    out = [f"Audit of org {printable(report.org_id)} at {printable(report.instance_url)}", ""]
     verdict = "compliant" if report.compliant else "NOT compliant"
     out.append(
         f"Summary: {verdict}; {plural(len(report.apps_checked), 'app')} checked against "
-        f"{', '.join(report.controls)}; {plural(len(violations), 'violation')}, "
+        f"{printable(', '.join(report.controls))}; {plural(len(violations), 'violation')}, "
         f"{plural(len({(f.app, f.control) for f in accepted}), 'exception')} in force."
     )
     out.append("")
     if report.risks:
         out.append("Client credentials enabled (highest risk first):")
         for name, risk in sorted(
-            report.risks.items(), key=lambda i: (LEVEL_ORDER[i[1].level], i[0])
+            report.risks.items(),
+            key=lambda i: (LEVEL_ORDER.get(i[1].level, len(LEVEL_ORDER)), i[0]),
         ):
             out += describe_risk(name, risk)
         out.append("")
@@ -35,10 +39,14 @@ def render_audit_text(report: AuditReport) -> str:
         out.append("Violations:")
         for f in sorted(violations, key=lambda f: (-BY_ID[f.control].security_severity, f.app)):
             c = BY_ID[f.control]
-            where = f" ({f.file}:{f.line})" if f.file else " (not listed in the desired state)"
+            where = (
+                f" ({printable(f.file)}:{f.line})"
+                if f.file
+                else " (not listed in the desired state)"
+            )
             out.append(
-                f"  [{c.severity.upper()}] {f.app}: {f.control} {c.title}: "
-                f"{f.path} is {show(f.value)}{where}"
+                f"  [{c.severity.upper()}] {printable(f.app)}: {f.control} {c.title}: "
+                f"{printable(f.path)} is {show(f.value)}{where}"
             )
         out.append("")
     if accepted:
@@ -47,7 +55,7 @@ def render_audit_text(report: AuditReport) -> str:
         out.append("")
     if report.notes:
         out.append("Notes:")
-        out += [f"  {n}" for n in report.notes]
+        out += [f"  {printable(n)}" for n in report.notes]
         out.append("")
     return "\n".join(out) + "\n"
 

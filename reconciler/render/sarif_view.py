@@ -6,6 +6,12 @@ desired-state file and line of the app (unlisted apps point at the line that set
 baseline, since they have no line of their own); `partialFingerprints` so an alert keeps its
 identity across runs; exceptions as `suppressions` (kind external, status accepted) carrying
 the justification, because SARIF has no expiry field (oasis-tcs/sarif-spec#348).
+
+JSON escaping keeps the file valid, but viewers display `message.text` and the suppression
+justification to people, so org and YAML strings in them go through `sarif_text`: control
+characters made visible (`printable`), and the characters SARIF gives a meaning inside plain
+text messages escaped, so an app name cannot fake a placeholder or an embedded link.
+Identifiers (logical location names, properties) stay verbatim: they are data for machines.
 """
 
 from __future__ import annotations
@@ -19,10 +25,19 @@ from .. import __version__
 from ..audit import AuditReport
 from ..controls import BY_ID, CONTROLS
 from ..model import Finding
-from .values import show
+from .values import printable, show
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"high": "error", "medium": "warning", "low": "note"}
+#: SARIF 2.1.0 §3.11.5: a literal brace in a message is written doubled ("{{", "}}"), else
+#: "{0}" is a placeholder. §3.11.6: a literal square bracket is written "\[" / "\]", else
+#: "[text](1)" is an embedded link. (printable already doubled every backslash.)
+_SARIF_TEXT = str.maketrans({"{": "{{", "}": "}}", "[": "\\[", "]": "\\]"})
+
+
+def sarif_text(text: object) -> str:
+    """Outside text for a SARIF plain-text message: one inert line, no placeholders or links."""
+    return printable(text).translate(_SARIF_TEXT)
 
 
 def _uri(path: str) -> str:
@@ -74,7 +89,8 @@ def _result(f: Finding, report: AuditReport, rule_index: dict[str, int]) -> dict
         "ruleIndex": rule_index[f.control],
         "level": _LEVEL[control.severity],
         "message": {
-            "text": f"{f.app}: {f.path} is {show(f.value)}, which violates {f.control} "
+            "text": f"{sarif_text(f.app)}: {sarif_text(f.path)} is "
+            f"{show(f.value).translate(_SARIF_TEXT)}, which violates {f.control} "
             f"({control.title}){listed}."
         },
         "locations": [location],
@@ -91,13 +107,13 @@ def _result(f: Finding, report: AuditReport, rule_index: dict[str, int]) -> dict
         result["properties"]["riskFactors"] = risk.factors
     if f.exception:
         e = f.exception
-        ticket = f" Ticket {e['ticket']}." if e.get("ticket") else ""
+        ticket = f" Ticket {sarif_text(e['ticket'])}." if e.get("ticket") else ""
         result["suppressions"] = [
             {
                 "kind": "external",
                 "status": "accepted",
-                "justification": f"{e['justification']} (owner {e['owner']}, "
-                f"expires {e['expires']}).{ticket}",
+                "justification": f"{sarif_text(e['justification'])} "
+                f"(owner {sarif_text(e['owner'])}, expires {sarif_text(e['expires'])}).{ticket}",
                 "properties": dict(e),
             }
         ]

@@ -1,11 +1,14 @@
 """Terminal view, in the spirit of `terraform plan`: summary first, riskiest apps first, then
-per app a header and one line per field, and the `Plan:` line last where scripts look for it."""
+per app a header and one line per field, and the `Plan:` line last where scripts look for it.
+
+Every string from the org or the YAML goes through `printable` (values through `show`), so the
+only line breaks in the output are the ones written here: no name can forge a `Plan:` line.
+"""
 
 from __future__ import annotations
 
-from ..model import AppPlan, Finding, Plan, RiskContext
-from ..risk import LEVEL_ORDER
-from .values import plural, show
+from ..model import LEVEL_ORDER, AppPlan, Finding, Plan, RiskContext
+from .values import plural, printable, show
 
 ENABLE_MARK = "  # enables an OAuth flow"
 
@@ -22,19 +25,27 @@ def summary_line(plan: Plan) -> str:
 
 
 def risk_order(app: AppPlan) -> tuple[int, str]:
-    return (LEVEL_ORDER.get(app.risk.level, 3) if app.risk else 3, app.name)
+    last = len(LEVEL_ORDER)
+    return (LEVEL_ORDER.get(app.risk.level, last) if app.risk else last, app.name)
 
 
 def describe_risk(name: str, risk: RiskContext) -> list[str]:
+    """The risk header line and its factors; usernames, profiles and factors come from the org."""
     user = risk.run_as
     if user is None:
         who = "no run-as user"
     elif not user.found:
-        who = f"run as {user.username} (not found)"
+        who = f"run as {printable(user.username)} (not found)"
     else:
         traits = ["active" if user.active else "INACTIVE", "API Only" if user.api_only else "UI"]
-        who = f"run as {user.username} ({', '.join(traits)}, profile {user.profile})"
-    return [f"  [{risk.level.upper()}] {name}: {who}"] + [f"      {f}" for f in risk.factors]
+        who = (
+            f"run as {printable(user.username)} ({', '.join(traits)}, "
+            f"profile {printable(user.profile)})"
+        )
+    level = printable(risk.level.upper())
+    return [f"  [{level}] {printable(name)}: {who}"] + [
+        f"      {printable(f)}" for f in risk.factors
+    ]
 
 
 def describe_exceptions(accepted: list[Finding]) -> list[str]:
@@ -45,11 +56,12 @@ def describe_exceptions(accepted: list[Finding]) -> list[str]:
     out = []
     for (app, control), items in groups.items():
         e = items[0].exception or {}
-        ticket = f", {e['ticket']}" if e.get("ticket") else ""
-        paths = ", ".join(f.path for f in items)
+        ticket = f", {printable(e['ticket'])}" if e.get("ticket") else ""
+        paths = ", ".join(printable(f.path) for f in items)
         out.append(
-            f"  {app}: {control} ({paths}) accepted until {e.get('expires')}, "
-            f"owner {e.get('owner')}{ticket}: {e.get('justification')}"
+            f"  {printable(app)}: {printable(control)} ({paths}) accepted until "
+            f"{printable(e.get('expires'))}, owner {printable(e.get('owner'))}{ticket}: "
+            f"{printable(e.get('justification'))}"
         )
     return out
 
@@ -83,19 +95,20 @@ def overview(plan: Plan) -> list[str]:
 
 
 def render_text(plan: Plan) -> str:
-    out = [f"Org {plan.org_id} at {plan.instance_url}", ""]
+    out = [f"Org {printable(plan.org_id)} at {printable(plan.instance_url)}", ""]
     out += overview(plan)
     for app in sorted(plan.changed_apps, key=risk_order):
         listed = "" if app.listed else " (not listed in the desired state; baseline enforced)"
-        out.append(f"  # {app.name} will be updated in place{listed}")
-        out.append(f"  ~ app {app.name} {{")
+        out.append(f"  # {printable(app.name)} will be updated in place{listed}")
+        out.append(f"  ~ app {printable(app.name)} {{")
         for change in app.changes:
             mark = "!" if change.enables_flow else "~"
-            line = f"      {mark} {change.path}: {show(change.before)} -> {show(change.after)}"
+            path = printable(change.path)
+            line = f"      {mark} {path}: {show(change.before)} -> {show(change.after)}"
             if change.enables_flow:
                 line += ENABLE_MARK
             elif change.control:
-                line += f"  # baseline {change.control}"
+                line += f"  # baseline {printable(change.control)}"
             out.append(line)
         unchanged = len(app.observed) - len(app.changes)
         if unchanged:
@@ -110,17 +123,20 @@ def render_text(plan: Plan) -> str:
     violations = [f for a in plan.apps for f in a.findings if not f.accepted]
     if violations:
         out.append("Baseline violations left in place (unlisted apps are reported, not changed):")
-        out += [f"  {f.app}: {f.control} {f.path} is {show(f.value)}" for f in violations]
+        out += [
+            f"  {printable(f.app)}: {printable(f.control)} {printable(f.path)} is {show(f.value)}"
+            for f in violations
+        ]
         out.append("")
     notes = [(a.name, n) for a in plan.apps for n in a.notes]
     if notes or plan.warnings:
         out.append("Warnings:")
-        out += [f"  {w}" for w in plan.warnings]
-        out += [f"  {name}: {note}" for name, note in notes]
+        out += [f"  {printable(w)}" for w in plan.warnings]
+        out += [f"  {printable(name)}: {printable(note)}" for name, note in notes]
         out.append("")
     if plan.errors:
         out.append("Errors:")
-        out += [f"  {name}: {error}" for name, error in plan.errors]
+        out += [f"  {printable(name)}: {printable(error)}" for name, error in plan.errors]
         out.append("")
     out.append(summary_line(plan))
     return "\n".join(out) + "\n"
