@@ -22,7 +22,8 @@ from .model import Plan
 from .org.interface import Org
 from .planning import build_plan, select_apps
 from .render import RENDERERS
-from .risk import after_values, assess
+from .risk import run_as_candidates
+from .risk_lookup import lookup_run_as
 
 __all__ = [
     "apply",
@@ -37,19 +38,18 @@ __all__ = [
 def make_plan(
     org: Org, desired: DesiredState, only: Collection[str] = (), exclude: Collection[str] = ()
 ) -> tuple[Plan, LiveState]:
-    """Read the declared apps from the org and diff them. Read-only: no write API is called."""
-    names = [app.name for app in select_apps(desired, only, exclude)]
+    """Read the declared apps from the org and diff them. Read-only: no write API is called.
+
+    I/O first (live state, then one run-as lookup for every user the plan could need), then
+    pure planning: the plan, risk included, is complete when build_plan returns."""
+    selected_apps = select_apps(desired, only, exclude)
+    names = [app.name for app in selected_apps]
     # Unlisted apps matter to the baseline unless ignored (or the run is narrowed by --app).
     wants_all = desired.baseline.unlisted != "ignore" and not only
     live = read_live(org, only=None if wants_all else names)
-    plan = build_plan(desired, live, org.instance_url, only, exclude)
-    targets = {
-        app.name: (after_values(live.apps.get(app.name), app.changes), live.apps.get(app.name))
-        for app in plan.apps
-        if not app.errors
-    }
-    for name, context in assess(org, targets).items():
-        plan.app(name).risk = context
+    declared = {app.name: app.values for app in selected_apps}
+    lookups = lookup_run_as(org, run_as_candidates(live.apps, declared))
+    plan = build_plan(desired, live, org.instance_url, only, exclude, lookups)
     return plan, live
 
 

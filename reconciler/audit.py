@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from .baseline import findings, selected
 from .controls import DEFAULT_BASELINE
 from .desired_state import BaselineConfig, DesiredState
 from .live_state import read_live
-from .model import Finding, RiskContext
+from .model import Finding, LiveApp, RiskContext
 from .org.interface import Org
-from .risk import assess
+from .risk import assess, client_credentials_on
+from .risk_lookup import lookup_run_as
 
 
 @dataclass
@@ -25,6 +27,8 @@ class AuditReport:
     findings: list[Finding]
     risks: dict[str, RiskContext]
     notes: list[str] = field(default_factory=list)
+    #: Problems with the report itself (e.g. a refused run-as lookup left some risk unknown).
+    warnings: list[str] = field(default_factory=list)
     #: Where unlisted apps' findings are located in SARIF: the file that sets the baseline.
     baseline_file: str | None = None
     baseline_line: int = 0
@@ -46,7 +50,7 @@ def run_audit(org: Org, desired: DesiredState | None) -> AuditReport:
     checked: list[str] = []
     found: list[Finding] = []
     notes: list[str] = []
-    targets = {}
+    targets: dict[str, tuple[dict[str, Any], LiveApp | None]] = {}
     for name, app in sorted(live.apps.items()):
         wanted = declared.get(name)
         if wanted is None and config.unlisted == "ignore":
@@ -61,6 +65,9 @@ def run_audit(org: Org, desired: DesiredState | None) -> AuditReport:
         f"{name}: declared in the desired state but not found in the org"
         for name in sorted(set(declared) - set(live.apps))
     ]
+    # Only apps with client credentials on are graded, so only their run-as users are asked.
+    on = [values for values, _ in targets.values() if client_credentials_on(values)]
+    risks, warnings = assess(targets, lookup_run_as(org, (v.get("policies.run_as") for v in on)))
     baseline_file = config.file or (desired.files[0] if desired and desired.files else None)
     return AuditReport(
         org_id=live.org_id,
@@ -69,8 +76,9 @@ def run_audit(org: Org, desired: DesiredState | None) -> AuditReport:
         controls=list(config.controls),
         apps_checked=checked,
         findings=found,
-        risks=assess(org, targets),
+        risks=risks,
         notes=notes,
+        warnings=warnings,
         baseline_file=baseline_file,
         baseline_line=config.line or 1,
     )

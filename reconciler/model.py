@@ -113,7 +113,8 @@ class Finding:
 @dataclass
 class RunAsUser:
     username: str
-    found: bool
+    #: None: unknown, the org refused the User query (risk_lookup.py).
+    found: bool | None
     active: bool | None = None
     api_only: bool | None = None
     profile: str | None = None
@@ -125,7 +126,9 @@ class RunAsUser:
 class RiskContext:
     """Why an app with client credentials on is more or less dangerous (control text, SEED)."""
 
-    level: str  # high | medium | low
+    #: high | unknown | medium | low. `unknown`: the org refused a run-as lookup whose answer
+    #: could change the level; factors starting with "?" say which and why (risk.py `_level`).
+    level: str
     run_as: RunAsUser | None
     ip_enforced: bool | None
     ip_relaxation: str | None

@@ -15,6 +15,8 @@ from .desired_state import DesiredApp, DesiredState
 from .errors import ReconcilerError
 from .live_state import LiveState
 from .model import AppPlan, FieldChange, LiveApp, Plan
+from .risk import after_values, assess
+from .risk_lookup import RiskLookups
 
 _ORDER = {spec.path: i for i, spec in enumerate(F.CATALOGUE)}
 
@@ -150,7 +152,12 @@ def build_plan(
     instance_url: str,
     only: Collection[str] = (),
     exclude: Collection[str] = (),
+    lookups: RiskLookups | None = None,
 ) -> Plan:
+    """The whole plan, risk included: `lookups` is the run-as lookup the caller made beforehand
+    (risk.run_as_candidates names whom to look up), so grading here stays pure. Apps whose
+    client credentials flow stays or becomes enabled get a RiskContext, and a refused lookup
+    adds a warning. None means no lookup was made (offline callers): no risk is graded."""
     controls = selected(desired.baseline)
     apps = [
         plan_app(app, live.apps.get(app.name), controls)
@@ -168,13 +175,23 @@ def build_plan(
         elif not planned.changes and not planned.findings:
             continue
         apps.append(planned)
+    risk_warnings: list[str] = []
+    if lookups is not None:
+        targets = {
+            p.name: (after_values(live.apps.get(p.name), p.changes), live.apps.get(p.name))
+            for p in apps
+            if not p.errors
+        }
+        risks, risk_warnings = assess(targets, lookups)
+        for p in apps:
+            p.risk = risks.get(p.name)
     return Plan(
         org_id=live.org_id,
         instance_url=instance_url,
         desired_digest=desired.digest,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         apps=apps,
-        warnings=[str(w) for w in desired.warnings],
+        warnings=[str(w) for w in desired.warnings] + risk_warnings,
         controls=list(desired.baseline.controls),
         desired_files=list(desired.files),
     )
