@@ -12,8 +12,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from . import fields as F
-from .errors import ReadRefused
-from .model import LiveApp
+from .errors import IncompleteResponse, ReadRefused
+from .model import Component, LiveApp
 from .org.interface import Org
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def read_live(org: Org, only: Collection[str] | None = None) -> LiveState:
     apps = {n: LiveApp(n) for n in names[F.APP_TYPE] if only is None or n in only}
     for side, type_name in F.TYPE_OF_SIDE.items():
         try:
-            components = org.read(type_name, names[type_name])
+            components = read_all(org, type_name, names[type_name])
         except ReadRefused as exc:
             if side != "settings":
                 raise
@@ -56,3 +56,24 @@ def read_live(org: Org, only: Collection[str] | None = None) -> LiveState:
             setattr(app, side, component)
     log.debug("read %d app(s) from org %s", len(apps), org_id)
     return LiveState(org_id=org_id, apps=apps)
+
+
+def read_all(org: Org, type_name: str, names: list[str]) -> list[Component]:
+    """Exactly the named components, or an error: never a silently smaller answer.
+
+    A name that listMetadata just returned and readMetadata answers with a nil record is not
+    an absent component but an incomplete read (a deletion in between, or a reply that lost
+    records): reporting on what remains would under-report, so the run stops instead.
+    """
+    components = org.read(type_name, names)
+    missing = sorted(set(names) - {c.full_name for c in components})
+    if missing:
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
+        raise IncompleteResponse(
+            f"readMetadata returned no record for {len(missing)} {type_name} component(s) that "
+            f"listMetadata listed ({shown}); the org's answer is incomplete, so nothing is "
+            "reported. Re-run; if it persists, check the components in Setup."
+        )
+    return components

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
-
 from ..errors import ReconcilerError
-from .salesforce import API_VERSION, SalesforceOrg
+from .http import GuardedSession
+from .retry import RetryPolicy
+from .salesforce import API_VERSION, DEFAULT_PARALLELISM, SalesforceOrg
 
 if TYPE_CHECKING:
     from ..emulator.server import EmulatorServer
@@ -61,8 +61,16 @@ def connect(
     *,
     api_version: str = API_VERSION,
     timeout: float = 60.0,
+    parallelism: int = DEFAULT_PARALLELISM,
+    retry: RetryPolicy | None = None,
 ) -> Iterator[SalesforceOrg]:
     """Yield an open Org; an in-process emulator is stopped when the block ends."""
+    options: dict[str, Any] = {
+        "api_version": api_version,
+        "timeout": timeout,
+        "parallelism": parallelism,
+        "retry": retry,
+    }
     if target and instance_url:
         raise ReconcilerError("give either -o/--target-org or --instance-url, not both")
     if instance_url:
@@ -70,16 +78,13 @@ def connect(
         if not token:
             raise ReconcilerError(
                 f"--instance-url needs the access token in the environment variable {TOKEN_ENV} "
-                "(for example from `sf org auth show-access-token`); it is never a flag"
+                "(for example `sf org display --target-org ALIAS --json`, field "
+                "result.accessToken, or your pipeline's secret store); it is never a flag"
             )
-        session = requests.Session()  # trust_env: REQUESTS_CA_BUNDLE and proxies are honoured
-        yield SalesforceOrg(
-            normalise_instance_url(instance_url),
-            token,
-            session,
-            api_version=api_version,
-            timeout=timeout,
-        )
+        # trust_env stays on: REQUESTS_CA_BUNDLE and proxies are honoured for real orgs. A
+        # pasted token cannot be renewed, so there is no relogin: expiry stops the run cleanly.
+        session = GuardedSession(pool_size=parallelism)
+        yield SalesforceOrg(normalise_instance_url(instance_url), token, session, **options)
         return
     if not target:
         raise ReconcilerError("no org given: use -o emulator[:STATE_FILE] or --instance-url URL")
@@ -93,7 +98,7 @@ def connect(
     state = Path(target.partition(":")[2] or DEFAULT_EMULATOR_STATE)
     state.parent.mkdir(parents=True, exist_ok=True)
     with EmulatorServer(state) as server:
-        yield emulator_org(server, api_version=api_version, timeout=timeout)
+        yield emulator_org(server, **options)
 
 
 def emulator_org(server: EmulatorServer, **options: Any) -> SalesforceOrg:
@@ -101,8 +106,50 @@ def emulator_org(server: EmulatorServer, **options: Any) -> SalesforceOrg:
 
     trust_env is off so that a REQUESTS_CA_BUNDLE meant for real orgs cannot override the
     emulator's certificate (requests lets the environment win over Session.verify; wire §11.3).
+    The emulator's admin has a password in the state file, so an expired session can be
+    renewed with a real SOAP login over the wire, as a repeatable login would on a real org.
     """
-    session = requests.Session()
+    session = GuardedSession(pool_size=options.get("parallelism") or DEFAULT_PARALLELISM)
     session.trust_env = False
     session.verify = server.ca_cert_path
-    return SalesforceOrg(server.instance_url, server.access_token, session, **options)
+    options = {k: v for k, v in options.items() if v is not None}
+    return SalesforceOrg(
+        server.instance_url,
+        server.access_token,
+        session,
+        relogin=_soap_login(server, session, options.get("api_version", API_VERSION)),
+        **options,
+    )
+
+
+def _soap_login(server: EmulatorServer, session: GuardedSession, version: str) -> Any:
+    """A partner SOAP login (wire doc §2) as the emulator's admin, if it has a password."""
+    passwords: dict[str, str] = server.state.org.get("passwords") or {}
+    if not passwords:
+        return None
+    username, password = next(iter(passwords.items()))
+
+    def login() -> str:
+        from lxml import etree
+
+        from ..errors import SessionExpired
+        from .soap import SOAP_ENV
+
+        partner = "urn:partner.soap.sforce.com"
+        root = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soapenv": SOAP_ENV, "p": partner})
+        body = etree.SubElement(root, f"{{{SOAP_ENV}}}Body")
+        call = etree.SubElement(body, f"{{{partner}}}login")
+        etree.SubElement(call, f"{{{partner}}}username").text = username
+        etree.SubElement(call, f"{{{partner}}}password").text = password
+        response = session.post(
+            f"{server.instance_url}/services/Soap/u/{version}",
+            data=etree.tostring(root, xml_declaration=True, encoding="UTF-8"),
+            headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "login"},
+            timeout=30,
+        )
+        token = etree.fromstring(response.content).findtext(f".//{{{partner}}}sessionId")
+        if response.status_code != 200 or not token:
+            raise SessionExpired("logging in again failed: the org refused the login")
+        return token
+
+    return login

@@ -16,8 +16,9 @@ from ..model import Component
 
 #: Save statusCodes and fault codes that say "try again shortly", not "this is wrong".
 #: UNABLE_TO_LOCK_ROW is in WSDL63's StatusCode; SERVER_UNAVAILABLE is the SOAP API's fault
-#: code for a busy instance (wire doc §8 leaves the Metadata fault list open).
-TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"})
+#: code for a busy instance (wire doc §8 leaves the Metadata fault list open) and what the
+#: adapter reports for HTTP 502/503/504; CONNECTION_FAILED means the request never left.
+TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "CONNECTION_FAILED"})
 #: The answer to a write was lost (timeout or connection dropped after sending).
 OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
 

@@ -1,58 +1,66 @@
-"""Org access through simple-salesforce: REST via `Salesforce`, Metadata API via zeep.
+"""The Org adapter for a real org (and the emulator, which is reached the same way).
 
-Why a zeep client of our own on simple-salesforce's bundled WSDL instead of `sf.mdapi`
-(wire doc §11.5-§11.8): `sf.mdapi` turns per-component save failures into one bare `Exception`
-string (we need each component's statusCode and message), `read()` returns a lone object or a
-list depending on the count, it caches the session header, and it has no timeout. Building the
-same zeep client through zeep's public API, with the same requests session as the REST side,
-fixes all four and keeps TLS settings (REQUESTS_CA_BUNDLE, verify) identical for both.
+REST queries go through simple-salesforce; Metadata API calls are SOAP envelopes built and
+parsed with lxml (see soap.py for why not zeep). One design serves three needs:
+
+- integrity: every reply is parsed strictly and size-capped, redirects are refused
+  (http.GuardedSession), and a read either returns everything asked or raises;
+- reliability: reads are retried on transient failures with one tenacity policy (retry.py),
+  an expired session is renewed once where a login can be repeated, and a write whose answer
+  is lost is reported as in doubt rather than guessed;
+- scale: batches of 10 (the Metadata API's limit, wire doc §4) run on a bounded thread pool,
+  `parallelism` calls in flight, over one pooled connection per worker.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import Any
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import requests
-import simple_salesforce
-import zeep
-import zeep.exceptions
-import zeep.helpers
-from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceError
+from lxml import etree
 
 from .. import fields as F
-from ..errors import OrgError, ReadRefused
+from ..errors import (
+    IncompleteResponse,
+    OrgError,
+    OutcomeUnknown,
+    RequestLimitExceeded,
+    SessionExpired,
+    TransientOrgError,
+)
 from ..model import Component
 from ..redaction import register_secret, scrub
-from .interface import SaveOutcome
+from . import soap
+from .http import GuardedSession, transport_error
+from .interface import OUTCOME_UNKNOWN, SaveOutcome
+from .metadata_xml import component_to_xml, record_to_component
+from .retry import RetryPolicy
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-#: API version of the WSDL simple-salesforce bundles. Pinning the endpoint to it matters for
-#: read-modify-write: a newer endpoint could return fields the WSDL does not know, which zeep
-#: would keep aside and an update would then silently drop.
+#: API version of the WSDL simple-salesforce bundles, whose field list drives typing and order.
 API_VERSION = "63.0"
 BATCH = 10  # components per read/CRUD call (wire doc §4)
 LIST_QUERIES = 3  # ListMetadataQuery per listMetadata call
-_BINDING = "{http://soap.sforce.com/2006/04/metadata}MetadataBinding"
+#: Concurrent API calls. Salesforce caps *long-running* (20 s+) concurrent requests per org
+#: (25 in production, Salesforce Developer Limits and Allocations Quick Reference, "Concurrent
+#: API Request Limits"); short Metadata reads stay far below it. 8 leaves room for other
+#: integrations sharing the org.
+DEFAULT_PARALLELISM = 8
+MAX_PARALLELISM = 25
+
+#: Returns a fresh access token; None where the login cannot be repeated (a pasted token).
+Relogin = Callable[[], str]
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _plain(value: Any) -> Any:
-    """zeep objects -> dicts/lists, dropping None so a component round-trips as it was read."""
-    value = zeep.helpers.serialize_object(value, target_cls=dict)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 class SalesforceOrg:
@@ -62,132 +70,292 @@ class SalesforceOrg:
         self,
         instance_url: str,
         access_token: str,
-        session: requests.Session,
+        session: GuardedSession,
         *,
         api_version: str = API_VERSION,
         timeout: float = 60.0,
+        parallelism: int = DEFAULT_PARALLELISM,
+        retry: RetryPolicy | None = None,
+        relogin: Relogin | None = None,
     ) -> None:
         register_secret(access_token)
         self.instance_url = instance_url
+        self.api_version = api_version
         self.timeout = timeout
+        self.parallelism = max(1, min(parallelism, MAX_PARALLELISM))
+        self.retry = retry or RetryPolicy()
+        self._session = session
+        self._token = access_token
+        self._relogin = relogin
+        self._relogged = False
+        self._token_lock = threading.Lock()
         self._org_id: str | None = None
-        self.sf = Salesforce(
-            instance_url=instance_url,
-            session_id=access_token,
-            version=api_version,
-            session=session,
-        )
-        wsdl = (Path(simple_salesforce.__file__).parent / "metadata.wsdl").as_uri()
-        transport = zeep.Transport(session=session, timeout=timeout, operation_timeout=timeout)
-        settings = zeep.Settings(strict=False, xsd_ignore_sequence_order=True)
-        self._client = zeep.Client(wsdl, transport=transport, settings=settings)
-        self._service = self._client.create_service(
-            _BINDING, f"{instance_url}/services/Soap/m/{api_version}/"
-        )
-        self._header = self._client.get_element("ns0:SessionHeader")(sessionId=access_token)
+        self._sf: Any = None
+        self._soap_url = f"{instance_url}/services/Soap/m/{api_version}/"
 
-    # -- calls -------------------------------------------------------------------------------
+    # -- session ------------------------------------------------------------------------
 
-    def _soap(self, operation: str, *args: Any) -> Any:
-        """One Metadata API call; every failure becomes an OrgError with a scrubbed message."""
-        log.debug("metadata %s %s", operation, [a for a in args if isinstance(a, str)])
+    @property
+    def sf(self) -> Any:
+        """simple-salesforce for REST, built on first use: importing it costs ~0.35 s."""
+        if self._sf is None:
+            from simple_salesforce import Salesforce
+
+            self._sf = Salesforce(
+                instance_url=self.instance_url,
+                session_id=self._token,
+                version=self.api_version,
+                session=self._session,
+            )
+        return self._sf
+
+    def _renew(self, used_token: str, error: SessionExpired) -> None:
+        """Log in again once per run, where possible; otherwise stop with a clear message."""
+        with self._token_lock:
+            if self._token != used_token:
+                return  # another worker already renewed it
+            if self._relogin is None:
+                raise SessionExpired(
+                    f"{error} The access token expired or was revoked, and this login cannot be "
+                    "repeated: get a fresh token (e.g. `sf org display --json`) or use a login "
+                    "that can be renewed.",
+                    error.code,
+                ) from None
+            if self._relogged:
+                raise SessionExpired(
+                    f"{error} The session was rejected again after logging in again; stopping "
+                    "rather than looping.",
+                    error.code,
+                ) from None
+            log.warning("session expired; logging in again (once)")
+            self._relogged = True
+            token = self._relogin()
+            register_secret(token)
+            self._token = token
+            self._sf = None
+
+    def _with_session(self, call: Callable[[str], T]) -> T:
+        """Run `call(token)`, renewing the session once if the org says it expired."""
+        token = self._token
         try:
-            return getattr(self._service, operation)(*args, _soapheaders=[self._header])
-        except zeep.exceptions.Fault as exc:
-            code = str(exc.code or "").split(":")[-1] or None
-            raise OrgError(f"{operation} failed: {scrub(str(exc.message))}", code) from None
-        except zeep.exceptions.Error as exc:
-            raise OrgError(f"{operation} failed: {scrub(str(exc))}") from None
+            return call(token)
+        except SessionExpired as exc:
+            self._renew(token, exc)
+            return call(self._token)
+
+    # -- Metadata SOAP --------------------------------------------------------------------
+
+    def _post(self, operation: str, body: bytes, *, write: bool) -> etree._Element:
+        log.debug("metadata %s (%d bytes)", operation, len(body))
+        try:
+            response = self._session.post(
+                self._soap_url,
+                data=body,
+                headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
+                timeout=self.timeout,
+            )
+        except OrgError:
+            raise
         except requests.RequestException as exc:
-            raise OrgError(
-                f"cannot reach {self.instance_url} ({type(exc).__name__}): {scrub(str(exc))}"
-            ) from None
+            raise transport_error(exc, operation, sent_matters=write) from None
+        return soap.parse_reply(
+            response.status_code,
+            response.headers.get("Content-Type", ""),
+            response.content,
+            operation,
+        )
+
+    def _soap_read(self, operation: str, build: Callable[[etree._Element], None]) -> etree._Element:
+        def once(token: str) -> etree._Element:
+            root, op = soap.envelope(token, operation)
+            build(op)
+            return self._post(operation, soap.serialise(root), write=False)
+
+        return self.retry.run(operation, lambda: self._with_session(once))
+
+    def _parallel(self, calls: Sequence[Callable[[], T]]) -> list[T]:
+        """Run calls `parallelism` at a time, results in call order; the first error wins."""
+        if len(calls) <= 1 or self.parallelism == 1:
+            return [call() for call in calls]
+        with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+            futures: list[Future[T]] = [pool.submit(call) for call in calls]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def list_names(self, types: Sequence[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {t: [] for t in types}
+        groups = list(_chunks(list(types), LIST_QUERIES))
+
+        def listing(group: Sequence[str]) -> Callable[[], etree._Element]:
+            def build(op: etree._Element) -> None:
+                for type_name in group:
+                    query = etree.SubElement(op, soap.md("queries"))
+                    etree.SubElement(query, soap.md("type")).text = type_name
+                etree.SubElement(op, soap.md("asOfVersion")).text = self.api_version
+
+            return lambda: self._soap_read("listMetadata", build)
+
+        for answer in self._parallel([listing(g) for g in groups]):
+            for result in answer.findall(soap.md("result")):
+                type_name = result.findtext(soap.md("type"))
+                full_name = result.findtext(soap.md("fullName"))
+                if not type_name or not full_name:
+                    raise IncompleteResponse("listMetadata: a result has no type or fullName")
+                if type_name in found:
+                    found[type_name].append(full_name)
+        return {t: sorted(set(names)) for t, names in found.items()}
+
+    def read(self, type_name: str, names: Sequence[str]) -> list[Component]:
+        def reading(batch: Sequence[str]) -> Callable[[], list[Component]]:
+            def build(op: etree._Element) -> None:
+                soap.add_text(op, "type", [type_name])
+                soap.add_text(op, "fullNames", batch)
+
+            def call() -> list[Component]:
+                answer = self._soap_read("readMetadata", build)
+                result = answer.find(soap.md("result"))
+                if result is None:
+                    raise IncompleteResponse("readMetadata: the reply has no result element")
+                out = []
+                for record in result.findall(soap.md("records")):
+                    if soap.is_nil(record):
+                        continue  # an unknown name (wire doc §6); the caller checks completeness
+                    component = record_to_component(record, type_name, "readMetadata")
+                    if component.full_name not in batch:
+                        raise IncompleteResponse(
+                            f"readMetadata: the org returned {component.full_name!r}, "
+                            "which was not asked for"
+                        )
+                    out.append(component)
+                return out
+
+            return call
+
+        components: list[Component] = []
+        for part in self._parallel([reading(b) for b in _chunks(list(names), BATCH)]):
+            components.extend(part)
+        for component in components:
+            for secret in F.SECRET_FIELDS:
+                value = component.fields.get(secret)
+                if isinstance(value, str):
+                    register_secret(value)
+        return components
+
+    def update(self, type_name: str, components: Sequence[Component]) -> list[SaveOutcome]:
+        batches = list(_chunks(list(components), BATCH))
+        results = self._parallel([self._update_batch(type_name, b) for b in batches])
+        return [outcome for part in results for outcome in part]
+
+    def _update_batch(
+        self, type_name: str, batch: Sequence[Component]
+    ) -> Callable[[], list[SaveOutcome]]:
+        def once(token: str) -> etree._Element:
+            root, op = soap.envelope(token, "updateMetadata")
+            for component in batch:
+                component_to_xml(op, component)
+            return self._post("updateMetadata", soap.serialise(root), write=True)
+
+        def call() -> list[SaveOutcome]:
+            try:
+                answer = self._with_session(once)
+            except (RequestLimitExceeded, SessionExpired):
+                raise
+            except OutcomeUnknown as exc:
+                return [
+                    SaveOutcome(c.full_name, False, [(OUTCOME_UNKNOWN, str(exc))]) for c in batch
+                ]
+            except OrgError as exc:
+                # A call-level refusal: nothing in this batch was saved.
+                code = exc.code or ("TRANSIENT" if isinstance(exc, TransientOrgError) else "FAULT")
+                return [SaveOutcome(c.full_name, False, [(code, str(exc))]) for c in batch]
+            by_name: dict[str, SaveOutcome] = {}
+            for result in answer.findall(soap.md("result")):
+                name = result.findtext(soap.md("fullName")) or ""
+                success = (result.findtext(soap.md("success")) or "").strip() == "true"
+                errors = [
+                    (
+                        (error.findtext(soap.md("statusCode")) or "UNKNOWN").strip(),
+                        scrub(" ".join((error.findtext(soap.md("message")) or "").split()))[:500],
+                    )
+                    for error in result.findall(soap.md("errors"))
+                ]
+                by_name[name] = SaveOutcome(name, success, errors)
+            return [
+                by_name.get(c.full_name)
+                or SaveOutcome(
+                    c.full_name,
+                    False,
+                    [(OUTCOME_UNKNOWN, "the org's reply has no result for this component")],
+                )
+                for c in batch
+            ]
+
+        return call
+
+    # -- REST -----------------------------------------------------------------------------
 
     @property
     def org_id(self) -> str:
         """Read once per run (REST query on Organization) and recorded in plans."""
         if self._org_id is None:
             rows = self.query("SELECT Id FROM Organization")
-            if not rows:
+            if not rows or not isinstance(rows[0].get("Id"), str):
                 raise OrgError("the org returned no Organization record")
             self._org_id = rows[0]["Id"]
         return self._org_id
 
     def query(self, soql: str) -> list[dict[str, Any]]:
         log.debug("query %s", soql)
-        try:
-            result = self.sf.query_all(soql, timeout=self.timeout)
-        except SalesforceError as exc:
-            detail = exc.content
-            if isinstance(detail, list) and detail and isinstance(detail[0], dict):
-                detail = f"{detail[0].get('errorCode')}: {detail[0].get('message')}"
-            raise OrgError(f"query failed (HTTP {exc.status}): {scrub(str(detail))}") from None
-        except requests.RequestException as exc:
-            raise OrgError(
-                f"cannot reach {self.instance_url} ({type(exc).__name__}): {scrub(str(exc))}"
-            ) from None
-        return [_strip_attributes(row) for row in result.get("records", [])]
 
-    def list_names(self, types: Sequence[str]) -> dict[str, list[str]]:
-        found: dict[str, list[str]] = {t: [] for t in types}
-        query_type = self._client.get_type("ns0:ListMetadataQuery")
-        for group in _chunks(list(types), LIST_QUERIES):
-            queries = [query_type(type=t) for t in group]
-            for prop in self._soap("listMetadata", queries, float(API_VERSION)) or []:
-                if prop.type in found and prop.fullName:
-                    found[prop.type].append(prop.fullName)
-        return {t: sorted(names) for t, names in found.items()}
+        def once(token: str) -> dict[str, Any]:
+            from simple_salesforce.exceptions import SalesforceError
 
-    def read(self, type_name: str, names: Sequence[str]) -> list[Component]:
-        components: list[Component] = []
-        for batch in _chunks(list(names), BATCH):
             try:
-                records = self._soap("readMetadata", type_name, list(batch)) or []
-            except OrgError as exc:
-                if exc.code in ("INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY"):
-                    raise ReadRefused(str(exc), exc.code) from None
+                result = self.sf.query_all(soql, timeout=self.timeout)
+            except SalesforceError as exc:
+                raise _rest_error(exc) from None
+            except OrgError:
                 raise
-            for record in records:
-                if record is None or getattr(record, "fullName", None) is None:
-                    continue  # nil record: the name does not exist (wire doc §6)
-                components.append(self._to_component(type_name, record))
-        return components
+            except requests.RequestException as exc:
+                raise transport_error(exc, "query", sent_matters=False) from None
+            except ValueError as exc:  # a JSON reply that does not parse
+                raise IncompleteResponse(
+                    f"query: the org's reply is not valid JSON ({exc})"
+                ) from None
+            return result
 
-    def _to_component(self, type_name: str, record: Any) -> Component:
-        data = _plain(record)
-        raw = data.pop("_raw_elements", None)
-        full_name = data.pop("fullName")
-        for secret in F.SECRET_FIELDS:
-            register_secret(data.get(secret))
-        component = Component(type_name, full_name, data)
-        if raw:
-            # Fields unknown to the WSDL cannot be sent back, so writing this component would
-            # drop them: refuse to write it rather than lose data.
-            component.unwritable = f"the org returned {len(raw)} element(s) unknown to the WSDL"
-        return component
+        result = self.retry.run("query", lambda: self._with_session(once))
+        records = result.get("records") if isinstance(result, dict) else None
+        if not isinstance(records, list):
+            raise IncompleteResponse("query: the org's reply has no records list")
+        return [_strip_attributes(row) for row in records]
 
-    def update(self, type_name: str, components: Sequence[Component]) -> list[SaveOutcome]:
-        zeep_type = self._client.get_type(f"ns0:{type_name}")
-        outcomes: list[SaveOutcome] = []
-        for batch in _chunks(list(components), BATCH):
-            payload = [zeep_type(fullName=c.full_name, **c.fields) for c in batch]
-            try:
-                results = self._soap("updateMetadata", payload) or []
-            except OrgError as exc:
-                outcomes += [
-                    SaveOutcome(c.full_name, False, [(exc.code or "FAULT", str(exc))])
-                    for c in batch
-                ]
-                continue
-            by_name = {r.fullName: r for r in results}
-            for c in batch:
-                r = by_name.get(c.full_name)
-                if r is None:
-                    outcomes.append(SaveOutcome(c.full_name, False, [("NO_RESULT", "no result")]))
-                    continue
-                errors = [(str(e.statusCode), scrub(str(e.message))) for e in (r.errors or [])]
-                outcomes.append(SaveOutcome(c.full_name, bool(r.success), errors))
-        return outcomes
+
+def _rest_error(exc: Any) -> OrgError:
+    """simple-salesforce's exception as the taxonomy's error (wire doc §9)."""
+    detail = exc.content
+    code = None
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        code = str(detail[0].get("errorCode") or "") or None
+        detail = f"{code}: {detail[0].get('message')}"
+    elif isinstance(detail, bytes | str):
+        detail = f"{len(detail)} bytes of non-JSON content"
+    text = f"query failed (HTTP {exc.status}): {scrub(str(detail))[:500]}"
+    if exc.status == 401 or code == "INVALID_SESSION_ID":
+        return SessionExpired(text, code or "INVALID_SESSION_ID")
+    if code == "REQUEST_LIMIT_EXCEEDED":
+        return RequestLimitExceeded(
+            f"{text}. The org's API request limit is used up; nothing more will be sent, and "
+            "retrying cannot help until the limit resets.",
+            code,
+        )
+    if exc.status in (502, 503, 504):
+        return TransientOrgError(text, code or "SERVER_UNAVAILABLE")
+    return OrgError(text, code)
 
 
 def _strip_attributes(row: Any) -> Any:

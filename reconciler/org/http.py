@@ -1,0 +1,162 @@
+"""HTTP to the org: one session type that refuses redirects and oversized replies, and one map
+from transport failures to the error taxonomy in reconciler.errors.
+
+Both the REST side (simple-salesforce) and the Metadata SOAP side send every request through a
+GuardedSession, so the two rules below hold for every byte exchanged with the org:
+
+- No redirects. requests follows 30x by default, and for a 307/308 it re-sends the POST body,
+  which for SOAP carries the session id in its header: a redirect to another host would hand
+  that host a live session. A 30x is therefore an error naming both hosts, never followed.
+- A cap on the reply size (50 MB). A reply is read in chunks and abandoned past the cap, so a
+  broken or hostile endpoint cannot exhaust memory; the error names the call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from ..errors import IncompleteResponse, OrgError, OutcomeUnknown, TransientOrgError
+from ..redaction import scrub
+
+MAX_RESPONSE_BYTES = 50 * 1024 * 1024
+_CHUNK = 256 * 1024
+#: Gateway and availability errors: the request did not reach a working server.
+TRANSIENT_STATUS = frozenset({502, 503, 504})
+
+
+class RedirectRefused(IncompleteResponse):
+    """The org answered 30x; following it could send the session to another host."""
+
+
+class GuardedSession(requests.Session):
+    """A requests.Session that never follows redirects and caps every reply's size."""
+
+    def __init__(self, max_response_bytes: int = MAX_RESPONSE_BYTES, pool_size: int = 8) -> None:
+        super().__init__()
+        self.max_response_bytes = max_response_bytes
+        # One pooled connection per concurrent request, so parallel reads reuse TLS sessions.
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(pool_size, 1))
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
+
+    def request(  # type: ignore[override]
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        kwargs["allow_redirects"] = False
+        kwargs["stream"] = True
+        response = super().request(method, url, *args, **kwargs)
+        if response.is_redirect or 300 <= response.status_code < 400:
+            here = urlsplit(str(url)).netloc
+            there = urlsplit(response.headers.get("Location", "")).netloc or "(no location)"
+            response.close()
+            raise RedirectRefused(
+                f"the org answered HTTP {response.status_code}, a redirect from {here} to "
+                f"{printable_host(there)}; redirects are never followed (the request carries "
+                "the session). Check the instance URL."
+            )
+        self._read_capped(response, str(url))
+        return response
+
+    def _read_capped(self, response: requests.Response, url: str) -> None:
+        """Read the whole body now, refusing it past the cap (requests would read it all)."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_response_bytes:
+            response.close()
+            raise _too_large(url, int(declared), self.max_response_bytes)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(_CHUNK):
+            size += len(chunk)
+            if size > self.max_response_bytes:
+                response.close()
+                raise _too_large(url, size, self.max_response_bytes)
+            chunks.append(chunk)
+        # requests' documented way to hold a body is `content`; setting the private slot is
+        # what `content` itself does after reading, so later `.json()`/`.text` use our bytes.
+        response._content = b"".join(chunks)
+        response._content_consumed = True  # type: ignore[attr-defined]
+
+
+def _too_large(url: str, size: int, cap: int) -> IncompleteResponse:
+    path = urlsplit(url).path
+    return IncompleteResponse(
+        f"the org's reply to {path} is larger than {cap // (1024 * 1024)} MB "
+        f"(at least {size / (1024 * 1024):.1f} MB); refusing to read it"
+    )
+
+
+def printable_host(host: str) -> str:
+    """A host name as it may be shown: anything but URL-safe characters is escaped."""
+    return host.encode("ascii", "backslashreplace").decode()[:200]
+
+
+def transport_error(exc: requests.RequestException, call: str, *, sent_matters: bool) -> OrgError:
+    """Map a requests failure onto the taxonomy.
+
+    For a read, every connection failure or timeout is transient. For a write
+    (`sent_matters`), only a failure before the request left is merely transient; once it was
+    sent, a timeout or dropped connection leaves the outcome unknown (OutcomeUnknown), which
+    the applier settles by re-reading.
+    """
+    if isinstance(exc, requests.JSONDecodeError):
+        return IncompleteResponse(f"{call}: the org's reply is not valid JSON ({exc.msg})")
+    kind = type(exc).__name__
+    host = urlsplit(str(getattr(exc.request, "url", "") or "")).netloc or "the org"
+    detail = _reason(exc)
+    message = f"cannot reach {printable_host(host)} ({call}, {kind}): {detail}"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return OrgError(f"{message}; for a private CA set REQUESTS_CA_BUNDLE")
+    if isinstance(exc, requests.ConnectTimeout) or _not_sent(exc):
+        return TransientOrgError(message, "CONNECTION_FAILED")
+    if isinstance(
+        exc, requests.Timeout | requests.ConnectionError | requests.exceptions.ChunkedEncodingError
+    ):
+        if sent_matters:
+            return OutcomeUnknown(
+                f"{call}: the request was sent but no complete answer came back ({kind}); "
+                "the org may or may not have applied it",
+                "OUTCOME_UNKNOWN",
+            )
+        return TransientOrgError(message, "CONNECTION_FAILED")
+    return OrgError(message)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and what caused it, outermost first (urllib3 nests several levels)."""
+    out: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in out):
+        out.append(current)
+        if isinstance(current, urllib3.exceptions.MaxRetryError) and current.reason:
+            current = current.reason
+            continue
+        nested = current.args[0] if current.args else None
+        current = (
+            current.__cause__
+            or current.__context__
+            or (nested if isinstance(nested, BaseException) else None)
+        )
+    return out
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause in a few words, not urllib3's "Max retries exceeded" wrapper."""
+    innermost = _chain(exc)[-1]
+    text = str(innermost.args[-1] if innermost.args else innermost) or type(innermost).__name__
+    text = scrub(" ".join(text.split()))
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _not_sent(exc: BaseException) -> bool:
+    """True when the failure happened while connecting: nothing reached the org."""
+    connecting = (
+        urllib3.exceptions.NewConnectionError,
+        urllib3.exceptions.ConnectTimeoutError,
+        urllib3.exceptions.NameResolutionError,
+    )
+    return any(isinstance(e, connecting) for e in _chain(exc))
