@@ -21,7 +21,8 @@ from .applying import ApplyResult
 from .audit import run_audit
 from .errors import PlanFileError, ReconcilerError
 from .evidence import write_evidence
-from .org.connect import DEFAULT_EMULATOR_STATE, connect
+from .org.connect import DEFAULT_EMULATOR_STATE
+from .org.connect import connect as open_org
 from .redaction import configure_logging, scrub
 from .render.audit_views import render_audit_json, render_audit_text
 from .render.json_view import plan_from_document
@@ -56,7 +57,59 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Keep an org-access option for `connect` without threading it through every command."""
+    ctx.meta[f"org.{param.name}"] = value
+    return value
+
+
+def connect(target: str | None, instance_url: str | None, *, timeout: float) -> Any:
+    """open_org with the parallelism and retry options of the current command line."""
+    from .org.retry import RetryPolicy
+
+    meta = click.get_current_context().meta
+    retry = RetryPolicy(
+        attempts=meta.get("org.retries", DEFAULT_RETRIES) + 1,
+        max_seconds=meta.get("org.retry_max_seconds", DEFAULT_RETRY_SECONDS),
+    )
+    parallelism = meta.get("org.parallelism", DEFAULT_PARALLELISM)
+    return open_org(target, instance_url, timeout=timeout, parallelism=parallelism, retry=retry)
+
+
+DEFAULT_PARALLELISM, DEFAULT_RETRIES, DEFAULT_RETRY_SECONDS = 8, 3, 60.0
+
+
 def org_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option(
+        "--parallelism",
+        type=click.IntRange(1, 25),
+        default=DEFAULT_PARALLELISM,
+        show_default=True,
+        expose_value=False,
+        callback=_remember,
+        help="Org calls in flight at once (1 = strictly sequential). Salesforce allows 25 "
+        "concurrent long-running requests per org; short Metadata reads stay well below.",
+    )(func)
+    func = click.option(
+        "--retries",
+        type=click.IntRange(0, 10),
+        default=DEFAULT_RETRIES,
+        show_default=True,
+        expose_value=False,
+        callback=_remember,
+        help="Retries of a read (list, read, query) after a connection error, timeout, HTTP "
+        "502/503/504 or UNABLE_TO_LOCK_ROW/SERVER_UNAVAILABLE, with exponential backoff and "
+        "jitter. REQUEST_LIMIT_EXCEEDED is never retried.",
+    )(func)
+    func = click.option(
+        "--retry-max-seconds",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_RETRY_SECONDS,
+        show_default=True,
+        expose_value=False,
+        callback=_remember,
+        help="Give up retrying one call after this long, waits included.",
+    )(func)
     func = click.option(
         "--timeout",
         type=click.FloatRange(min=1),
@@ -102,7 +155,36 @@ desired_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _UsageExitsOne:
+    """Exit codes a pipeline can trust: click exits 2 on a usage error, but 2 is what
+    `plan --detailed-exitcode` means by "changes present". Any usage error exits 1 here."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)  # type: ignore[misc]
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_ERROR  # type: ignore[misc]  # per instance, on purpose
+            raise
+
+
+class _Command(_UsageExitsOne, click.Command):
+    pass
+
+
+class _Group(_UsageExitsOne, click.Group):
+    command_class = _Command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_ERROR  # type: ignore[misc]  # per instance, on purpose
+            raise
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Debug logging to stderr (secrets are masked).")
 @click.version_option(package_name="reconciler")
 def main(debug: bool) -> None:
