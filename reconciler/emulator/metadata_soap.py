@@ -3,7 +3,9 @@
 Failure injection for client tests: put
 ``state.org["fail_updates"] = {fullName: {"statusCode": "UNKNOWN_EXCEPTION", "message": "..."}}``
 and every updateMetadata/upsertMetadata of that existing component fails with that error
-(other components in the same call are unaffected unless AllOrNoneHeader is true).
+(other components in the same call are unaffected unless AllOrNoneHeader is true). The
+`org.faults` rules (faults.py) reach in here only for the per-component kinds: "save_error" on
+create/update/upsert and "nil_record" on readMetadata, through `ComponentFaults`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from reconciler.emulator import soap_xml as sx
 from reconciler.emulator.demo_org import sf_id
+from reconciler.emulator.faults import ComponentFaults
 from reconciler.emulator.rules import (
     APP_TYPE,
     FILE_LAYOUT,
@@ -60,7 +63,10 @@ class MetadataService:
 
     # ----------------------------------------------------------------------- entry point
     def handle(
-        self, body: bytes, authorize: Callable[[str | None], Session | None]
+        self,
+        body: bytes,
+        authorize: Callable[[str | None], Session | None],
+        injected: ComponentFaults | None = None,
     ) -> tuple[int, str]:
         try:
             root, scopes = sx.parse(body)
@@ -79,13 +85,14 @@ class MetadataService:
             return 500, sx.fault_envelope("INVALID_XML", "SOAP Body has no operation element")
         all_or_none = sx.text(sx.child(sx.child(header, "AllOrNoneHeader"), "allOrNone"))
         name = sx.local(op.tag)
+        inj = injected or ComponentFaults()
         self.calls[name] += 1
         handlers = {
             "listMetadata": lambda: self.list_metadata(op),
-            "readMetadata": lambda: self.read_metadata(op),
-            "createMetadata": lambda: self.save(op, scopes, "create", all_or_none == "true"),
-            "updateMetadata": lambda: self.save(op, scopes, "update", all_or_none == "true"),
-            "upsertMetadata": lambda: self.save(op, scopes, "upsert", all_or_none == "true"),
+            "readMetadata": lambda: self.read_metadata(op, inj),
+            "createMetadata": lambda: self.save(op, scopes, "create", all_or_none == "true", inj),
+            "updateMetadata": lambda: self.save(op, scopes, "update", all_or_none == "true", inj),
+            "upsertMetadata": lambda: self.save(op, scopes, "upsert", all_or_none == "true", inj),
             "deleteMetadata": lambda: self.delete(op, all_or_none == "true"),
             "renameMetadata": lambda: self.rename(op),
         }
@@ -142,7 +149,7 @@ class MetadataService:
         return f"<listMetadataResponse>{''.join(out)}</listMetadataResponse>"
 
     # ----------------------------------------------------------------------------- read
-    def read_metadata(self, op: ET.Element) -> str:
+    def read_metadata(self, op: ET.Element, injected: ComponentFaults | None = None) -> str:
         type_name = sx.text(sx.child(op, "type")) or ""
         names = [sx.text(e) or "" for e in sx.children(op, "fullNames")]
         if len(names) > MAX_PER_CALL:
@@ -168,6 +175,8 @@ class MetadataService:
             comps = self.state.components(type_name) if type_name in SUPPORTED_TYPES else {}
             for name in names or [""]:
                 fields = comps.get(name)
+                if injected is not None and injected.hits("nil_record", name):
+                    fields = None
                 if fields is None:
                     # Unknown name → nil record, never an empty <result/> (wire doc §6, §11.5).
                     records.append('<records xsi:nil="true"/>')
@@ -276,6 +285,7 @@ class MetadataService:
         scopes: dict[ET.Element, dict[str, str]],
         mode: str,
         all_or_none: bool,
+        injected: ComponentFaults | None = None,
     ) -> str:
         comps = sx.children(op, "metadata")
         if len(comps) > MAX_PER_CALL:
@@ -293,7 +303,7 @@ class MetadataService:
         results: list[dict[str, Any]] = []
         with self.state.lock, self.state.transaction() as doc:
             for comp, type_name in zip(comps, types, strict=True):
-                results.append(self._save_one(doc, comp, type_name, mode))
+                results.append(self._save_one(doc, comp, type_name, mode, injected))
             if all_or_none and any(not r["success"] for r in results):
                 _rollback(results)
                 doc.clear()
@@ -303,7 +313,12 @@ class MetadataService:
         return f"<{tag[mode]}Response>{body}</{tag[mode]}Response>"
 
     def _save_one(
-        self, doc: dict[str, Any], comp: ET.Element, type_name: str, mode: str
+        self,
+        doc: dict[str, Any],
+        comp: ET.Element,
+        type_name: str,
+        mode: str,
+        injected: ComponentFaults | None = None,
     ) -> dict[str, Any]:
         full_name = sx.text(sx.child(comp, "fullName")) or ""
         result: dict[str, Any] = {"fullName": full_name, "success": False, "errors": []}
@@ -322,6 +337,9 @@ class MetadataService:
         existing = doc["metadata"].get(type_name, {}).get(full_name)
         if not errors:
             errors = self._check(doc, type_name, full_name, fields, existing, mode)
+        forced = injected.save_error(full_name) if injected is not None else None
+        if not errors and forced is not None:
+            errors = [forced]
         if errors:
             result["errors"] = errors
             return result

@@ -2,6 +2,11 @@
 
 stdlib ThreadingHTTPServer + ssl with a self-signed certificate (SAN IP:127.0.0.1,
 DNS:localhost) made at start, so the real simple-salesforce/zeep clients talk to it as to an org.
+
+Every SOAP, OAuth and query call passes through `_serve`, which asks faults.py whether an
+`org.faults` rule fires and fault_wire.py what that looks like on the wire. `stop()` returns at
+once: the accept loop polls often, handler threads are not joined, sleeping faults wake on the
+stop event and open client connections are shut down.
 """
 
 from __future__ import annotations
@@ -11,22 +16,29 @@ import json
 import logging
 import os
 import re
+import socket
 import ssl
+import struct
 import tempfile
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from reconciler.emulator import auth
+from reconciler.emulator import auth, fault_wire, faults
 from reconciler.emulator.certs import make_self_signed
+from reconciler.emulator.fault_wire import JSON_TYPE, REDIRECT_PATH, XML_TYPE, Answer
+from reconciler.emulator.faults import Call, ComponentFaults, FaultInjector, FaultRuleError
 from reconciler.emulator.metadata_soap import MetadataService
 from reconciler.emulator.rest_query import QueryEngine, QueryError
 from reconciler.emulator.sessions import SessionStore
 from reconciler.emulator.state import OrgState
 
 API_LIMIT = 5000
+#: How often the accept loop checks for stop(): the bound on how long stop() waits for it.
+POLL_SECONDS = 0.01
 _SOAP_M = re.compile(r"^/services/Soap/m/(?P<v>[\d.]+)(?:/.*)?$")
 _SOAP_U = re.compile(r"^/services/Soap/u/(?P<v>[\d.]+)(?:/.*)?$")
 _REST_Q = re.compile(
@@ -40,7 +52,13 @@ log = logging.getLogger(__name__)
 
 class _QuietServer(ThreadingHTTPServer):
     """A client that drops the connection (e.g. rejects our self-signed certificate) is
-    routine here; log it at debug level instead of printing a traceback to stderr."""
+    routine here; log it at debug level instead of printing a traceback to stderr.
+
+    Handler threads are daemons and are not joined on close: a hanging fault or an idle
+    keep-alive connection must not hold up stop()."""
+
+    daemon_threads = True
+    block_on_close = False
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("connection from %s ended with an error", client_address, exc_info=True)
@@ -67,6 +85,13 @@ class EmulatorServer:
         self._thread: threading.Thread | None = None
         self._api_calls = 0
         self._counter_lock = threading.Lock()
+        faults.validate(self.state.org.get("faults"))  # a bad rule fails here, not mid-run
+        self.faults = FaultInjector()
+        #: Requests that arrived on /followed-redirect: a client that followed a 307 (and so
+        #: may have sent its session to wherever Location pointed).
+        self.redirects_followed = 0
+        self._stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
 
     def start(self) -> EmulatorServer:
         key_pem, cert_pem = make_self_signed(
@@ -80,7 +105,6 @@ class EmulatorServer:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert_path, key_path)
         httpd = _QuietServer((self.host, self.port), _make_handler(self))
-        httpd.daemon_threads = True
         # Handshake in the worker thread, so one stalled client cannot block accept().
         httpd.socket = ctx.wrap_socket(
             httpd.socket, server_side=True, do_handshake_on_connect=False
@@ -88,15 +112,25 @@ class EmulatorServer:
         self.port = httpd.server_address[1]
         self.instance_url = f"https://{self.host}:{self.port}"
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, daemon=True
+        )
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop at once; in-flight handlers are woken and their connections closed."""
+        self._stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
+        with self._counter_lock:
+            open_connections = list(self._connections)
+        for conn in open_connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -113,6 +147,32 @@ class EmulatorServer:
             self._api_calls += 1
             return self._api_calls
 
+    def count_redirect_followed(self) -> None:
+        with self._counter_lock:
+            self.redirects_followed += 1
+
+    def track(self, conn: socket.socket, is_open: bool) -> None:
+        """Remember open client connections so stop() can close them."""
+        with self._counter_lock:
+            if is_open:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def pause(self, seconds: float) -> bool:
+        """Sleep unless stop() comes first; True if the full time passed."""
+        return seconds <= 0 or not self._stopping.wait(seconds)
+
+    def fault_rules(self) -> list[dict[str, Any]]:
+        with self.state.lock:
+            return list(self.state.org.get("faults") or [])
+
+    def latency_seconds(self) -> float:
+        """`org.latency_ms`: a delay added to every request (benchmarks of slow orgs)."""
+        with self.state.lock:
+            value = self.state.org.get("latency_ms") or 0
+        return float(value) / 1000 if isinstance(value, int | float) else 0.0
+
 
 def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
@@ -122,91 +182,198 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             """Silent: request logs would carry session ids."""
 
-        def _send(self, status: int, body: str, ctype: str, extra: dict[str, str] | None = None):
-            data = body.encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (extra or {}).items():
+        def setup(self) -> None:
+            super().setup()
+            server.track(self.connection, True)
+
+        def finish(self) -> None:
+            server.track(self.connection, False)
+            with contextlib.suppress(OSError):
+                super().finish()
+
+        def _answer(self, answer: Answer, head_only: bool = False) -> None:
+            self.send_response(answer.status)
+            self.send_header("Content-Type", answer.content_type)
+            self.send_header("Content-Length", str(len(answer.body)))
+            for k, v in answer.headers.items():
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(data)
+            if not head_only:
+                try:
+                    self.wfile.write(answer.body)
+                except OSError:  # the client gave up (e.g. on an oversize answer)
+                    self.close_connection = True
 
         def _body(self) -> bytes:
             length = int(self.headers.get("Content-Length") or 0)
             return self.rfile.read(length) if length else b""
 
-        def _json(self, status: int, payload: Any) -> None:
+        def _json_answer(self, status: int, payload: Any) -> Answer:
             n = server.count_api_call()
-            self._send(
+            return Answer(
                 status,
-                json.dumps(payload),
-                "application/json;charset=UTF-8",
+                json.dumps(payload).encode("utf-8"),
+                JSON_TYPE,
                 {"Sforce-Limit-Info": f"api-usage={n}/{API_LIMIT}"},
             )
 
+        # ------------------------------------------------------------------ fault handling
+        def _serve(self, call: Call, produce: Callable[[dict[str, Any] | None], Answer]) -> None:
+            """Answer one API call, unless an `org.faults` rule says otherwise."""
+            try:
+                decision = server.faults.decide(server.fault_rules(), call)
+            except FaultRuleError as exc:
+                self._answer(Answer(500, str(exc).encode("utf-8"), "text/plain"))
+                return
+            if not server.pause(decision.delay):
+                self._drop()
+                return
+            rule, kind = decision.rule, decision.kind
+            if rule is None:
+                self._answer(produce(None))
+                return
+            if kind == "reset":
+                self._drop(reset=True)
+                return
+            if kind == "hang":
+                server.pause(float(rule.get("seconds", 5)))
+                self._drop()
+                return
+            if kind == "invalid_session" and call.session:
+                server.sessions.revoke(call.session.strip())
+            instead = fault_wire.replacement(rule, call.op, server.port)
+            if instead is not None:
+                self._answer(instead)
+                return
+            answer = produce(rule)
+            if kind == "lost_response":
+                self._drop()  # the call ran (and saved) above; only the answer is lost
+                return
+            self._answer(fault_wire.damage(rule, answer))
+
+        def _drop(self, reset: bool = False) -> None:
+            """Close the connection without a response: FIN, or RST when `reset`."""
+            self.close_connection = True
+            conn = self.connection
+            with contextlib.suppress(OSError):
+                if reset:
+                    # Linger 0 makes close() send a TCP RST; the file objects hold references
+                    # to the socket, so they must go first for the close to be real.
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.rfile.close()
+                    self.wfile.close()
+                    conn.close()
+                else:
+                    conn.shutdown(socket.SHUT_RDWR)
+
+        def _followed_redirect(self, head_only: bool = False) -> None:
+            server.count_redirect_followed()
+            self._answer(
+                Answer(404, b"followed a redirect the client should have refused", "text/plain"),
+                head_only,
+            )
+
+        # ------------------------------------------------------------------------ routes
         def do_POST(self) -> None:  # noqa: N802 - http.server naming
             path = urlsplit(self.path).path
             body = self._body()
-            xml = "text/xml; charset=utf-8"
-            if m := _SOAP_M.match(path):
-                status, text = server.metadata.handle(body, server.sessions.get)
-                self._send(status, text, xml)
+            if path == REDIRECT_PATH:
+                self._followed_redirect()
+                return
+            server.pause(server.latency_seconds())
+            if _SOAP_M.match(path):
+                self._serve(faults.soap_call(body), lambda rule: self._metadata(body, rule))
             elif m := _SOAP_U.match(path):
-                status, text = auth.soap_login(
-                    body, server.state, server.sessions, server.instance_url, m["v"]
-                )
-                self._send(status, text, xml)
+                version = m["v"]
+                self._serve(Call("login"), lambda _: self._login(body, version))
             elif path.rstrip("/") == "/services/oauth2/token":
-                status, text = auth.oauth_token(
-                    body,
-                    self.headers.get("Authorization"),
-                    server.state,
-                    server.sessions,
-                    server.instance_url,
-                )
-                self._send(status, text, "application/json;charset=UTF-8")
+                self._serve(Call("token"), lambda _: self._token(body))
             else:
                 self._not_found()
 
+        def _metadata(self, body: bytes, rule: dict[str, Any] | None) -> Answer:
+            status, text = server.metadata.handle(body, server.sessions.get, ComponentFaults(rule))
+            return Answer(status, text.encode("utf-8"), XML_TYPE)
+
+        def _login(self, body: bytes, version: str) -> Answer:
+            status, text = auth.soap_login(
+                body, server.state, server.sessions, server.instance_url, version
+            )
+            return Answer(status, text.encode("utf-8"), XML_TYPE)
+
+        def _token(self, body: bytes) -> Answer:
+            status, text = auth.oauth_token(
+                body,
+                self.headers.get("Authorization"),
+                server.state,
+                server.sessions,
+                server.instance_url,
+            )
+            return Answer(status, text.encode("utf-8"), JSON_TYPE)
+
         def do_GET(self) -> None:  # noqa: N802
             parts = urlsplit(self.path)
+            if parts.path == REDIRECT_PATH:
+                self._followed_redirect()
+                return
+            server.pause(server.latency_seconds())
             m = _REST_Q.match(parts.path)
             if m is None:
                 self._not_found()
                 return
-            if self._bearer_session() is None:
-                self._json(
+            soql = parse_qs(parts.query).get("q", [""])[0]
+            call = Call("query", () if m["locator"] else (soql,), self._bearer_token())
+            self._serve(call, lambda _: self._query(m, soql))
+
+        def _query(self, m: re.Match[str], soql: str) -> Answer:
+            if server.sessions.get(self._bearer_token()) is None:
+                return self._json_answer(
                     401,
                     [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
                 )
-                return
             base = f"/services/data/v{m['v']}" + ("/tooling" if m["tooling"] else "")
             server.metadata.calls["query"] += 1
             try:
                 if m["locator"]:
                     result = server.queries.more(unquote(m["locator"]), base)
                 else:
-                    q = parse_qs(parts.query).get("q", [""])[0]
                     with server.state.lock:
-                        result = server.queries.run(q, base)
+                        result = server.queries.run(soql, base)
             except QueryError as exc:
-                self._json(400, [{"message": exc.message, "errorCode": exc.code}])
-                return
-            self._json(200, result)
+                return self._json_answer(400, [{"message": exc.message, "errorCode": exc.code}])
+            return self._json_answer(200, result)
 
-        def _bearer_session(self):  # noqa: ANN202
+        def _other_method(self, head_only: bool = False) -> None:
+            """PUT/PATCH/DELETE/HEAD exist only so a followed redirect is always counted."""
+            path = urlsplit(self.path).path
+            self._body()
+            if path == REDIRECT_PATH:
+                self._followed_redirect(head_only)
+            else:
+                self._not_found(head_only)
+
+        def do_PUT(self) -> None:  # noqa: N802
+            self._other_method()
+
+        def do_PATCH(self) -> None:  # noqa: N802
+            self._other_method()
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            self._other_method()
+
+        def do_HEAD(self) -> None:  # noqa: N802
+            self._other_method(head_only=True)
+
+        def _bearer_token(self) -> str | None:
             header = self.headers.get("Authorization") or ""
             scheme, _, token = header.partition(" ")
             if scheme.lower() not in ("bearer", "oauth"):
                 return None
-            return server.sessions.get(token)
+            return token
 
-        def _not_found(self) -> None:
-            self._json(
-                404,
-                [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],
-            )
+        def _not_found(self, head_only: bool = False) -> None:
+            missing = {"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}
+            self._answer(self._json_answer(404, [missing]), head_only)
 
     return Handler
 

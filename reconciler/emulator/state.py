@@ -6,7 +6,9 @@ Document shape (see demo_org.build_demo_org for a full example)::
       "org": {"id", "name", "consumer_secret_api_access": bool,
               "secret_access_off_behaviour": "fault" | "omit",
               "passwords": {username: password},
-              "fail_updates": {fullName: {"statusCode": str, "message": str}}},
+              "fail_updates": {fullName: {"statusCode": str, "message": str}},
+              "faults": [rule, ...],      # injected failures, see faults.py
+              "latency_ms": int},         # added to every request
       "metadata": {TypeName: {fullName: {field: value}}},
       "metadata_info": {TypeName: {fullName: {"id", "createdDate", "lastModifiedDate"}}},
       "sobjects": {ObjectName: [{"Id": ..., ...}]}
@@ -18,16 +20,17 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from reconciler.fileio import write_atomic
+
 
 class OrgState:
-    """In-memory org with a re-entrant lock; `save()` writes tempfile + os.replace."""
+    """In-memory org with a re-entrant lock; `save()` goes through the project's write_atomic."""
 
     def __init__(self, doc: dict[str, Any], path: str | os.PathLike[str] | None = None) -> None:
         self.doc = doc
@@ -53,16 +56,7 @@ class OrgState:
         if self.path is None:
             return
         with self.lock:
-            data = json.dumps(self.doc, indent=2, sort_keys=True)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(data)
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomic(self.path, json.dumps(self.doc, indent=2, sort_keys=True))
 
     @contextmanager
     def transaction(self) -> Iterator[dict[str, Any]]:

@@ -41,6 +41,8 @@ def server(_shared_server) -> EmulatorServer:
     with srv.state.lock:
         srv.state.doc = copy.deepcopy(pristine)
         srv.state.save()
+    srv.faults.reset()  # `after`/`times` count per server; each test starts from zero
+    srv.redirects_followed = 0
     return srv
 
 
