@@ -141,7 +141,12 @@ class SalesforceOrg:
             return call(token)
         except SessionExpired as exc:
             self._renew(token, exc)
-            return call(self._token)
+        token = self._token
+        try:
+            return call(token)
+        except SessionExpired as exc:
+            self._renew(token, exc)  # raises: one renewal per run, never a loop
+            raise
 
     # -- Metadata SOAP --------------------------------------------------------------------
 
