@@ -1,54 +1,88 @@
-"""Applying a Plan: staleness check, ordered read-modify-write, then verification by re-reading.
+"""Applying a Plan: fresh read-modify-write per phase, save retries, verification, a report.
 
 Order matters for client credentials (eca doc §6): enabling is documented as settings first,
 then policies; for disabling we take the reverse (policies first, then settings) so that at no
 moment does a half-applied run leave the admin switch on over a developer switch that is off.
 That reverse order is this project's choice, not a documented Salesforce rule.
+
+No lost updates: the plan was made from a read that may be minutes old (a prompt sat in
+between). Immediately before each updateMetadata call the components are read again by name and
+the planned fields are set on that fresh copy, so a field nobody declared goes back exactly as
+the org holds it at that moment. A planned field whose live value moved since the plan refuses
+its app ("stale") instead of silently overwriting someone else's change.
+
+The adapter never retries writes; this module does, because only it can re-read and re-check
+first. Whatever happens (save errors, lost answers, signals, API limits, expired sessions) the
+caller gets an ApplyResult saying per app what the org now holds, never an exception halfway.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from . import fields as F
-from .errors import PlanFileError
-from .live_state import LiveState, read_live
-from .model import AppPlan, Component, Plan
-from .org.interface import Org
+from .backup import write_backup
+from .errors import (
+    OrgError,
+    PlanFileError,
+    RequestLimitExceeded,
+    SessionExpired,
+    TransientOrgError,
+)
+from .live_state import LiveState
+from .model import AppPlan, Component, FieldChange, Plan
+from .org.interface import Org, SaveOutcome
+from .org.retry import RetryPolicy
 from .planning import changed_paths
 from .render.values import show
 
 log = logging.getLogger(__name__)
 
-Status = Literal["applied", "failed", "not attempted"]
+Status = Literal["applied", "failed", "partially applied", "not attempted", "unknown"]
+STATUSES: tuple[Status, ...] = (
+    "applied",
+    "failed",
+    "not attempted",
+    "partially applied",
+    "unknown",
+)
+#: Retries of a save that failed with a transient statusCode (UNABLE_TO_LOCK_ROW, ...). The
+#: first write counts as attempt 1; each retry re-reads and re-checks staleness first.
+SAVE_RETRY = RetryPolicy(attempts=4, max_seconds=60.0, base_delay=0.5)
+HELD = "already held the planned values"
 
 
-@dataclass
-class AppResult:
-    name: str
-    status: Status = "not attempted"
-    messages: list[str] = field(default_factory=list)
+class StopRequest:
+    """A process-wide "stop after the call in flight" flag, set by the CLI's signal handlers.
+
+    `active` is true only while an apply is writing: before that nothing has been written, so
+    a signal may abort at once; while writing, the first signal is a polite request checked
+    between calls, and only a second one abandons the call in flight.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.active = False
+        self.signum: int | None = None
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
 
 
-@dataclass
-class ApplyResult:
-    results: list[AppResult]
-
-    @property
-    def ok(self) -> bool:
-        return all(r.status == "applied" for r in self.results)
-
-    def counts(self) -> dict[str, int]:
-        out = {"applied": 0, "failed": 0, "not attempted": 0}
-        for r in self.results:
-            out[r.status] += 1
-        return out
+STOP = StopRequest()
 
 
 class StalePlanError(PlanFileError):
     """The org moved since the plan was made; applying it would act on state nobody reviewed."""
+
+
+class _Stopped(Exception):
+    """The stop flag was seen between calls."""
 
 
 def stale_reasons(plan: Plan, org_id: str, live: LiveState) -> list[str]:
@@ -79,7 +113,7 @@ def _phase_of(app: AppPlan, side: F.Side) -> int:
 
 
 def _modified(component: Component, app: AppPlan, side: F.Side) -> Component:
-    """The live component with only the planned fields changed: nothing else is touched."""
+    """The fresh component with only the planned fields changed: nothing else is touched."""
     new = component.copy()
     for change in app.changes_on(side):
         new.fields[change.spec.wire] = change.spec.to_wire(change.after)
@@ -90,67 +124,536 @@ def _modified(component: Component, app: AppPlan, side: F.Side) -> Component:
     return new
 
 
-def apply_plan(org: Org, plan: Plan, live: LiveState) -> ApplyResult:
-    """Write the plan's changes against `live` (read moments ago), then verify by re-reading."""
+def _same(a: Any, b: Any) -> bool:
+    return not changed_paths({"v": a}, {"v": b})
+
+
+# -- per-app results ----------------------------------------------------------------------
+
+
+@dataclass
+class AppResult:
+    name: str
+    status: Status = "not attempted"
+    messages: list[str] = field(default_factory=list)
+    #: Sides the org now holds as planned (verified by re-reading).
+    written: list[str] = field(default_factory=list)
+    #: What the next `plan` will still show for this app, as `path: before -> after`.
+    remaining: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.name,
+            "status": self.status,
+            "messages": self.messages,
+            "written": self.written,
+            "remaining": self.remaining,
+        }
+
+
+@dataclass
+class ApplyResult:
+    results: list[AppResult]
+    #: The backup of every component this run wrote (secrets removed), if it got that far.
+    backup: Path | None = None
+    #: A signal stopped the run (SIGINT/SIGTERM); `signum` says which.
+    interrupted: bool = False
+    signum: int | None = None
+    #: Why the run stopped early: request limit, expired session, a failed verification read.
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.error is None
+            and not self.interrupted
+            and all(r.status == "applied" for r in self.results)
+        )
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = dict.fromkeys(STATUSES, 0)
+        for r in self.results:
+            out[r.status] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "apps": [r.to_dict() for r in self.results],
+            "counts": self.counts(),
+            "interrupted": self.interrupted,
+            "error": self.error,
+            "backup": str(self.backup) if self.backup else None,
+        }
+
+
+# -- one component write ------------------------------------------------------------------
+
+StepState = Literal[
+    "pending", "written", "verified", "failed", "stale", "skipped", "unknown", "unverified"
+]
+
+
+@dataclass
+class _Step:
+    """One side of one app: a single component to read, modify and write."""
+
+    app: AppPlan
+    side: F.Side
+    full_name: str
+    phase: int
+    state: StepState = "pending"
+    note: str = ""
+    fresh: Component | None = None
+    sent: Component | None = None
+    last: SaveOutcome | None = None
+    doubts: int = 0  # answers lost so far
+    extra: list[str] = field(default_factory=list)
+
+    @property
+    def changes(self) -> list[FieldChange]:
+        return self.app.changes_on(self.side)
+
+    @property
+    def type_name(self) -> str:
+        return F.TYPE_OF_SIDE[self.side]
+
+    def classify(self, component: Component) -> tuple[str, list[str]]:
+        """("holds" | "ready" | "stale", why) for a fresh copy of this step's component.
+
+        A planned field may hold its planned `before` (to be written) or already its `after`
+        (someone converged it: nothing lost by writing it again); anything else moved."""
+        now = F.decode_component(self.side, component.fields)
+        moved, at_after = [], 0
+        for change in self.changes:
+            value = now.get(change.path)
+            if _same(value, change.after):
+                at_after += 1
+            elif not _same(value, change.before):
+                moved.append(
+                    f"{change.path} was {show(change.before)} when planned, now {show(value)}"
+                )
+        if moved:
+            return "stale", moved
+        return ("holds" if at_after == len(self.changes) else "ready"), []
+
+    def set(self, state: StepState, note: str = "") -> None:
+        self.state, self.note = state, note
+
+
+class _Run:
+    """One apply: state that must survive any exception, so a report can always be made."""
+
+    def __init__(
+        self,
+        org: Org,
+        plan: Plan,
+        names: Mapping[tuple[str, F.Side], str],
+        stop: StopRequest,
+        policy: RetryPolicy,
+        backup_dir: Path | None,
+        notify: Callable[[str], None],
+    ) -> None:
+        self.org, self.plan, self.stop, self.policy = org, plan, stop, policy
+        self.backup_dir, self.notify = backup_dir, notify
+        self.steps = sorted(
+            (
+                _Step(app, side, names[(app.name, side)], _phase_of(app, side))
+                for app in plan.changed_apps
+                for side in ("settings", "policies")
+                if app.changes_on(side)
+            ),
+            key=lambda s: (s.phase, s.app.name),
+        )
+        self.in_flight: list[_Step] = []
+        self.result = ApplyResult([])
+        #: Steps whose fresh copy the preparing read gave (the first phase writes from it).
+        self._prepared: set[int] = set()
+        #: Set when the org said stop (API limit, session gone): no further call can succeed.
+        self._fatal = False
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def execute(self) -> ApplyResult:
+        abandoned = False
+        try:
+            self._prepare()
+            for phase in sorted({s.phase for s in self.steps}):
+                self._phase(phase)
+        except _Stopped:
+            self.result.interrupted = True
+        except KeyboardInterrupt:  # a second signal: abandon the call in flight
+            self.result.interrupted = abandoned = True
+            for step in self.in_flight:
+                step.set("unknown", "interrupted while the write was in flight")
+        except OrgError as exc:
+            self.result.error = str(exc)
+            for step in self.in_flight:
+                step.set("unknown", f"the write call ended with: {exc}")
+        except Exception as exc:  # a bug: still say what was written before it
+            log.debug("apply stopped by an internal error", exc_info=True)
+            self.result.error = f"internal error ({type(exc).__name__}): {exc}"
+            self._fatal = True
+            for step in self.in_flight:
+                step.set("unknown", "the run failed while the write was in flight")
+        self.result.signum = self.stop.signum if self.result.interrupted else None
+        for step in self.steps:
+            if step.state == "pending":
+                why = "interrupted" if self.result.interrupted else f"stopped: {self.result.error}"
+                step.set("skipped", why)
+        if not abandoned and not self._fatal:
+            try:
+                self._verify()
+            except KeyboardInterrupt:
+                self.result.interrupted = True
+                self.result.signum = self.stop.signum
+            except OrgError as exc:
+                self.result.error = f"verification read failed: {exc}"
+        for step in self.steps:
+            if step.state == "written":  # verification never ran (abandoned, or org said stop)
+                step.set("unverified", step.note)
+        self._summarise()
+        return self.result
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise _Stopped
+
+    def _read(self, type_name: str, steps: Iterable[_Step]) -> dict[str, Component]:
+        try:
+            return {
+                c.full_name: c
+                for c in self.org.read(type_name, sorted({s.full_name for s in steps}))
+            }
+        except (RequestLimitExceeded, SessionExpired):
+            self._fatal = True
+            raise
+
+    def _prepare(self) -> None:
+        """Read every component to be written, refuse stale apps, back the rest up."""
+        self._check_stop()
+        for side in ("settings", "policies"):
+            steps = [s for s in self.steps if s.side == side]
+            if steps:
+                self._refresh(F.TYPE_OF_SIDE[side], steps, first=True)
+        refused = {s.app.name for s in self.steps if s.state == "stale"}
+        for step in self.steps:
+            if step.app.name in refused and step.state != "stale":
+                step.set("skipped", "the app was refused as stale")
+        todo = [s for s in self.steps if s.state == "pending"]
+        if todo and self.backup_dir is not None:
+            self.result.backup = write_backup(
+                self.backup_dir,
+                self.plan,
+                self.org.org_id,
+                [(s.app.name, s.side, s.fresh) for s in todo if s.fresh is not None],
+            )
+            self.notify(
+                f"Backup of the components to be written (secrets removed): "
+                f"{self.result.backup}\n  undo this apply with `reconciler rollback "
+                f"{self.result.backup}`"
+            )
+        self._prepared = {id(s) for s in todo}
+
+    def _refresh(self, type_name: str, steps: list[_Step], first: bool = False) -> None:
+        """Re-read `steps`' components by name and decide, per step, whether to write."""
+        fresh = self._read(type_name, steps)
+        for step in steps:
+            component = fresh.get(step.full_name)
+            if component is None:
+                step.set("failed", f"{step.full_name} is no longer in the org")
+                continue
+            verdict, why = step.classify(component)
+            if verdict == "holds":
+                step.fresh = step.sent = component
+                lost = "the answer was lost; a re-read shows the planned values"
+                step.set("written", lost if step.doubts else HELD)
+            elif verdict == "stale":
+                if step.doubts:
+                    step.set(
+                        "unknown",
+                        "the answer was lost and the org now holds neither the planned nor "
+                        "the previous values: " + "; ".join(why),
+                    )
+                else:
+                    step.set("stale", "; ".join(why))
+            elif step.doubts >= 2:
+                step.set("unknown", "the answer was lost twice; the org does not hold the values")
+            else:
+                step.fresh = component
+
+    def _phase(self, phase: int) -> None:
+        steps = [s for s in self.steps if s.phase == phase and s.state == "pending"]
+        ready = []
+        for step in steps:
+            blocker = next(
+                (
+                    s
+                    for s in self.steps
+                    if s.app is step.app and s.phase < phase and s.state != "written"
+                ),
+                None,
+            )
+            if blocker is not None:
+                step.set("skipped", f"its {blocker.side} side was not written")
+            else:
+                ready.append(step)
+        if not ready:
+            return
+        self._check_stop()
+        type_name = ready[0].type_name
+        if any(id(s) not in self._prepared for s in ready) or phase != self._first_phase:
+            self._refresh(type_name, ready)
+        self._write(type_name, [s for s in ready if s.state == "pending"])
+
+    @property
+    def _first_phase(self) -> int:
+        return min((s.phase for s in self.steps if id(s) in self._prepared), default=-1)
+
+    def _write(self, type_name: str, steps: list[_Step]) -> None:
+        """One updateMetadata call for the phase; transient failures retried per policy."""
+        pending = list(steps)
+        attempts = 0
+
+        def attempt() -> None:
+            nonlocal pending, attempts
+            attempts += 1
+            if attempts > 1:
+                self._check_stop()
+                self._refresh(type_name, pending)
+                pending = [s for s in pending if s.state == "pending"]
+                if not pending:
+                    return
+            for step in pending:
+                assert step.fresh is not None
+                step.sent = _modified(step.fresh, step.app, step.side)
+            self._check_stop()
+            log.info("updating %d %s component(s)", len(pending), type_name)
+            self.in_flight = pending
+            outcomes = self.org.update(type_name, [s.sent for s in pending if s.sent])
+            self.in_flight = []
+            again = []
+            for step, outcome in zip(pending, outcomes, strict=True):
+                step.last = outcome
+                if outcome.success:
+                    step.set("written")
+                elif outcome.in_doubt:
+                    step.doubts += 1
+                    again.append(step)
+                elif outcome.transient:
+                    again.append(step)
+                else:
+                    step.set("failed", outcome.describe())
+            pending = again
+            if any(s.doubts < 2 for s in pending):
+                raise TransientOrgError(f"{len(pending)} {type_name} save(s) to retry")
+
+        try:
+            if pending:
+                self.policy.run(f"updateMetadata {type_name}", attempt)
+        except TransientOrgError:
+            pass
+        except _Stopped:
+            self._settle(type_name, pending, attempts, "not retried: interrupted")
+            raise
+        except (RequestLimitExceeded, SessionExpired):
+            self._fatal = True
+            for step in pending:
+                step.set("unknown" if step.doubts else "failed", self._why(step, attempts))
+            raise
+        self._settle(type_name, pending, attempts, "")
+
+    def _settle(self, type_name: str, pending: list[_Step], attempts: int, why: str) -> None:
+        """Last word on saves still unresolved when retries ran out (or a stop came)."""
+        pending = [s for s in pending if s.state == "pending"]
+        doubtful = [s for s in pending if s.doubts]
+        if doubtful:
+            self._refresh(type_name, doubtful)
+            for step in doubtful:
+                if step.state == "pending":
+                    step.set("unknown", "the answer was lost and the org does not hold the values")
+        for step in pending:
+            if step.state == "pending":
+                step.set("failed", self._why(step, attempts) + (f"; {why}" if why else ""))
+
+    @staticmethod
+    def _why(step: _Step, attempts: int) -> str:
+        last = step.last.describe() if step.last else "not saved"
+        return last + (f" (after {attempts} attempts)" if attempts > 1 else "")
+
+    # -- verification ------------------------------------------------------------------------
+
+    def _verify(self) -> None:
+        """Re-read only what was written; every field must be what was sent, no more, no less."""
+        for side in ("settings", "policies"):
+            written = [s for s in self.steps if s.side == side and s.state == "written"]
+            if not written:
+                continue
+            for step in written:
+                step.set("unverified", step.note)
+            now = self._read(F.TYPE_OF_SIDE[side], written)
+            for step in written:
+                self._check(step, now.get(step.full_name))
+
+    def _check(self, step: _Step, component: Component | None) -> None:
+        if component is None:
+            step.set("failed", f"verification: {step.full_name} is no longer in the org")
+            return
+        note = step.note
+        verdict, _ = step.classify(component)
+        if verdict != "holds":
+            now = F.decode_component(step.side, component.fields)
+            wrong = [
+                f"verification: {c.path} is {show(now.get(c.path))} after apply, "
+                f"expected {show(c.after)}"
+                for c in step.changes
+                if not _same(now.get(c.path), c.after)
+            ]
+            step.set("failed", "; ".join(wrong))
+            return
+        step.set("verified", note)
+        assert step.sent is not None
+        planned = {c.spec.wire for c in step.changes}
+        moved = unexpected_changes(step.sent.fields, component.fields, ignore=planned)
+        if moved:
+            step.extra.append(
+                "verification: changed by someone else during this apply (not written by "
+                "it): " + ", ".join(moved)
+            )
+
+    # -- the report ------------------------------------------------------------------------
+
+    def _summarise(self) -> None:
+        for app in self.plan.changed_apps:
+            steps = [s for s in self.steps if s.app is app]
+            self.result.results.append(_app_result(app, steps))
+
+
+def unexpected_changes(
+    sent: Mapping[str, Any], now: Mapping[str, Any], ignore: Iterable[str] = ()
+) -> list[str]:
+    """Fields whose read-back differs from what was sent, as printable descriptions.
+
+    Strings compare trimmed (the org trims on save) and rotation triggers are ignored (they
+    are actions, not state). Secret values are never shown, only their names."""
+    skip = set(ignore) | F.ROTATE_FIELDS
+    out = []
+    for key in sorted(set(sent) | set(now)):
+        if key in skip or _norm(sent.get(key)) == _norm(now.get(key)):
+            continue
+        if key in F.SECRET_FIELDS:
+            out.append(f"{key} (secret; value not shown)")
+        else:
+            out.append(f"{key}: {_shown(sent.get(key))} -> {_shown(now.get(key))}")
+    return out
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, dict):
+        return {k: _norm(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_norm(v) for v in value]
+    return value
+
+
+def _shown(value: Any) -> str:
+    return show(value) if isinstance(value, str | bool | int | float | type(None)) else "(changed)"
+
+
+def _app_result(app: AppPlan, steps: list[_Step]) -> AppResult:
+    result = AppResult(app.name)
+    states = {s.state for s in steps}
+    if states & {"unknown", "unverified"}:
+        result.status = "unknown"
+    elif states == {"verified"}:
+        result.status = "applied"
+    elif "verified" in states:
+        result.status = "partially applied"
+    elif "failed" in states:
+        result.status = "failed"
+    for step in steps:
+        where = f"{step.side}: {step.full_name}"
+        if step.state == "verified":
+            result.written.append(step.side)
+            if step.note == HELD:
+                result.messages.append(f"{where} already held the planned values")
+            else:
+                result.messages.append(f"{step.side}: updated {step.full_name}")
+                if step.note:
+                    result.messages.append(f"{where}: {step.note}")
+        elif step.state == "failed":
+            result.messages.append(f"{where}: {step.note}")
+        elif step.state == "stale":
+            result.messages.append(
+                f"{step.side}: not attempted, stale: {step.note}; re-run `reconciler plan`"
+            )
+        elif step.state == "skipped":
+            result.messages.append(f"{step.side}: not attempted: {step.note}")
+        elif step.state == "unknown":
+            result.messages.append(f"{where}: outcome unknown: {step.note}")
+        elif step.state == "unverified":
+            result.messages.append(
+                f"{where}: saved (the org answered success), but not verified by a re-read"
+            )
+        result.messages += step.extra
+        if step.state != "verified":
+            result.remaining += [
+                f"{c.path}: {show(c.before)} -> {show(c.after)}" for c in step.changes
+            ]
+    if result.status == "partially applied":
+        result.messages.append(
+            f"written: {', '.join(result.written)}; the next `reconciler plan` will show: "
+            + "; ".join(result.remaining)
+        )
+    return result
+
+
+def component_names(live: LiveState) -> dict[tuple[str, F.Side], str]:
+    """(app, side) -> fullName of the component that side lives in."""
+    out: dict[tuple[str, F.Side], str] = {}
+    for name, app in live.apps.items():
+        for side in ("settings", "policies"):
+            component = app.component(side)
+            if component is not None:
+                out[(name, side)] = component.full_name
+    return out
+
+
+def apply_plan(
+    org: Org,
+    plan: Plan,
+    live: LiveState,
+    *,
+    stop: StopRequest | None = None,
+    policy: RetryPolicy = SAVE_RETRY,
+    backup_dir: Path | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> ApplyResult:
+    """Write the plan's changes (fresh read-modify-write per phase), verify, report.
+
+    `live` only names the components; their contents are read again before each write. Never
+    raises once writing may have begun: errors, signals and lost answers end up in the result.
+    """
     if plan.errors:
         names = sorted({name for name, _ in plan.errors})
         raise PlanFileError(
             f"the plan has errors for {', '.join(names)}; fix them or leave those apps out "
             "with --exclude"
         )
-    results = {app.name: AppResult(app.name) for app in plan.changed_apps}
-    steps = sorted(
-        (
-            (_phase_of(app, side), side, app)
-            for app in plan.changed_apps
-            for side in ("settings", "policies")
-            if app.changes_on(side)
-        ),
-        key=lambda step: (step[0], step[2].name),
+    stop = stop if stop is not None else STOP
+    run = _Run(
+        org,
+        plan,
+        component_names(live),
+        stop,
+        policy,
+        backup_dir,
+        notify or (lambda message: log.info("%s", message)),
     )
-    for phase in (0, 1, 2):
-        batch = [(side, app) for p, side, app in steps if p == phase]
-        if not batch:
-            continue
-        side = batch[0][0]
-        todo: list[tuple[AppPlan, Component]] = []
-        for _, app in batch:
-            if results[app.name].status == "failed":
-                continue  # an earlier step for this app failed: leave its other side alone
-            component = live.apps[app.name].component(side)
-            assert component is not None, "planner guarantees declared sides exist"
-            todo.append((app, _modified(component, app, side)))
-        if not todo:
-            continue
-        log.info("updating %d %s component(s)", len(todo), F.TYPE_OF_SIDE[side])
-        outcomes = org.update(F.TYPE_OF_SIDE[side], [c for _, c in todo])
-        for (app, component), outcome in zip(todo, outcomes, strict=True):
-            result = results[app.name]
-            if outcome.success:
-                result.messages.append(f"{side}: updated {component.full_name}")
-                result.status = "applied" if result.status != "failed" else "failed"
-            else:
-                result.status = "failed"
-                result.messages.append(f"{side}: {component.full_name}: {outcome.describe()}")
-    _verify(org, plan, results)
-    return ApplyResult(list(results.values()))
-
-
-def _verify(org: Org, plan: Plan, results: dict[str, AppResult]) -> None:
-    """Re-read what was written; an app counts as applied only if the org now says so."""
-    written = [name for name, r in results.items() if r.status == "applied"]
-    if not written:
-        return
-    after = read_live(org, only=written)
-    for name in written:
-        app = plan.app(name)
-        assert app is not None
-        live_app = after.apps.get(name)
-        now = live_app.values() if live_app else {}
-        wanted = {c.path: c.after for c in app.changes}
-        for path in changed_paths({p: now.get(p) for p in wanted}, wanted):
-            results[name].status = "failed"
-            results[name].messages.append(
-                f"verification: {path} is {show(now.get(path))} after apply, "
-                f"expected {show(wanted[path])}"
-            )
+    stop.active = True
+    try:
+        return run.execute()
+    finally:
+        stop.active = False

@@ -10,13 +10,14 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .backup import safe_name
+from .fileio import write_atomic
 from .model import Plan
-from .render.json_view import plan_document
+from .planfile import plan_document
 
 #: CI variables that identify the actor and the run, when present.
 CI_VARIABLES = (
@@ -66,15 +67,10 @@ def write_evidence(directory: Path, command: str, plan: Plan, result: dict[str, 
         "plan": plan_document(plan),
         "result": result,
     }
-    directory.mkdir(parents=True, exist_ok=True)
-    name = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{command}-{plan.org_id}.json"
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(record, handle, indent=2)
-    target = directory / name
+    name = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{command}-{safe_name(plan.org_id)}"
+    target = directory / f"{name}.json"
     counter = 1
     while target.exists():  # two runs in one second: keep both
-        target = directory / f"{name[:-5]}-{counter}.json"
+        target = directory / f"{name}-{counter}.json"
         counter += 1
-    os.replace(tmp, target)
-    return target
+    return write_atomic(target, json.dumps(record, indent=2) + "\n")

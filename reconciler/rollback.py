@@ -1,0 +1,96 @@
+"""Rollback: plan the return of exactly the fields an apply changed, from its backup.
+
+The rollback is an ordinary Plan (after -> before) applied through the same read-modify-write
+path as any apply, stale check included. Per field, the org now holds either the backup's
+`after` (apply's value: roll it back), its `before` (never written, or already back: nothing to
+do), or something else: then someone changed it since, and it is reported, not overwritten.
+
+Rolling back may re-enable a flow the baseline forbids (the apply may have been the fix). The
+rollback says so, naming each violated control, and proceeds: undoing is the operator's call.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from . import fields as F
+from .applying import _same
+from .backup import Backup
+from .baseline import findings
+from .controls import BY_ID
+from .errors import ReconcilerError
+from .live_state import LiveState
+from .model import AppPlan, Component, FieldChange, LiveApp, Plan
+from .org.interface import Org
+from .render.values import show
+
+
+def plan_rollback(org: Org, backup: Backup) -> tuple[Plan, LiveState]:
+    """Read the backed-up components by name and plan after -> before for each field."""
+    if org.org_id != backup.org_id:
+        raise ReconcilerError(
+            f"{backup.path} was made for org {backup.org_id}, but this org is {org.org_id}; "
+            "nothing was written"
+        )
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for change in backup.changes:
+        wanted[F.TYPE_OF_SIDE[change.side]].add(change.component)
+    fresh: dict[str, Component] = {}
+    for type_name, names in sorted(wanted.items()):
+        fresh.update({c.full_name: c for c in org.read(type_name, sorted(names))})
+    controls = [BY_ID[c] for c in backup.controls]
+    live = LiveState(org_id=backup.org_id, apps={})
+    apps: dict[str, AppPlan] = {}
+    for change in backup.changes:
+        app = apps.setdefault(change.app, AppPlan(change.app))
+        live_app = live.apps.setdefault(change.app, LiveApp(change.app))
+        component = fresh.get(change.component)
+        if component is None:
+            app.errors.append(f"{change.component} is no longer in the org")
+            continue
+        setattr(live_app, change.side, component)
+        now = F.decode_component(change.side, component.fields).get(change.path)
+        app.observed[change.path] = now
+        if _same(now, change.after) and not _same(now, change.before):
+            app.changes.append(
+                FieldChange(change.app, change.side, change.field, change.after, change.before)
+            )
+        elif not _same(now, change.before):
+            app.notes.append(
+                f"{change.path} is now {show(now)}: the apply set it to {show(change.after)} "
+                f"(it was {show(change.before)}); someone changed it since, so the rollback "
+                "leaves it as it is"
+            )
+    for name, app in apps.items():
+        after = {**live.apps[name].values(), **{c.path: c.after for c in app.changes}}
+        rolled = {c.path for c in app.changes}
+        app.findings = [f for f in findings(name, after, controls, None) if f.path in rolled]
+    plan = Plan(
+        org_id=backup.org_id,
+        instance_url=org.instance_url,
+        desired_digest=f"rollback of {backup.path.name}",
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        apps=sorted(apps.values(), key=lambda a: a.name),
+        controls=list(backup.controls),
+    )
+    return plan, live
+
+
+def violation_lines(plan: Plan) -> list[str]:
+    """One line per baseline violation the rollback brings back."""
+    out = []
+    for app in plan.apps:
+        for f in app.findings:
+            title = BY_ID[f.control].title if f.control in BY_ID else ""
+            out.append(f"{f.app}: {f.path} -> {show(f.value)} violates {f.control} ({title})")
+    return out
+
+
+def rollback_summary(plan: Plan) -> dict[str, Any]:
+    return {
+        "fields_to_restore": len(plan.changes),
+        "left_as_is": sum(len(a.notes) for a in plan.apps),
+        "violations": violation_lines(plan),
+    }
