@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.model import Component, LiveApp, RunAsUser
-from reconciler.risk import grade
+from reconciler.risk import assess, grade, run_as_candidates
+from reconciler.risk_lookup import LookupFailure, RiskLookups
 
 from .conftest import Org, demo_doc, exception_yaml, run
 
@@ -257,3 +258,101 @@ def test_grade_half_enabled_is_medium_even_for_admin():
     risk = grade(half | {"policies.ip_relaxation": "bypass"}, live(False), admin)
     assert risk.level == "medium"
     assert "- only one side is enabled: no token can be minted until both are" in risk.factors
+
+
+# --- grading with refused lookups (risk_lookup.py records them, risk.py grades) -------------
+
+PSA_REFUSED = LookupFailure(
+    "PermissionSetAssignment", "query failed (HTTP 403): INSUFFICIENT_ACCESS: no View Setup"
+)
+USER_REFUSED = LookupFailure("User", "query failed (HTTP 403): INSUFFICIENT_ACCESS: no")
+
+
+def test_refused_lookup_makes_an_otherwise_low_app_unknown():
+    values = ON | {"policies.ip_relaxation": "enforce"}
+    assert grade(values, live(True), API_USER).level == "low"
+    risk = grade(values, live(True), API_USER, [PSA_REFUSED])
+    assert risk.level == "unknown"  # an assigned set could hold Modify All Data
+    assert risk.factors[0] == (
+        "? run-as user api@x: assigned permission sets unknown (query on "
+        "PermissionSetAssignment: query failed (HTTP 403): INSUFFICIENT_ACCESS: no View Setup)"
+    )
+    assert not any("without admin permissions" in f for f in risk.factors)
+
+
+def test_refused_lookup_keeps_a_level_it_cannot_change():
+    admin_by_profile = RunAsUser(
+        "a@x", found=True, active=True, api_only=True, profile="Admin",
+        powers=["Modify All Data (profile Admin)"],
+    )  # fmt: skip
+    enforced = ON | {"policies.ip_relaxation": "enforce"}
+    assert grade(enforced, live(True), admin_by_profile, [PSA_REFUSED]).level == "high"
+    # User query refused: nothing known about the user, but bypass over a shared secret is high.
+    nobody = RunAsUser("u@x", found=None)
+    bypass = grade(ON | {"policies.ip_relaxation": "bypass"}, live(False), nobody, [USER_REFUSED])
+    assert bypass.level == "high"
+    assert not any("does not exist" in f for f in bypass.factors)
+    assert bypass.factors[0].startswith("? run-as user u@x: existence, status and profile unknown")
+    assert grade(enforced, live(True), nobody, [USER_REFUSED]).level == "unknown"
+    half = {"settings.client_credentials": True, "policies.client_credentials": False}
+    assert grade(half, live(False), nobody, [USER_REFUSED]).level == "medium"
+
+
+def test_unknown_api_only_is_not_reported_as_ui_login():
+    partial = RunAsUser("p@x", found=True, active=True, api_only=None, profile="Std")
+    risk = grade(ON | {"policies.ip_relaxation": "enforce"}, live(True), partial, [PSA_REFUSED])
+    assert not any("not API Only" in f for f in risk.factors)
+    assert risk.level == "unknown"
+
+
+def test_assess_warns_once_per_refused_query_with_the_apps_it_left_unknown():
+    lookups = RiskLookups(
+        requested=frozenset({"api@x"}),
+        users={"api@x": API_USER},
+        failures=[PSA_REFUSED],
+        gaps={"api@x": [PSA_REFUSED]},
+    )
+    run_as = {"policies.run_as": "api@x", "policies.ip_relaxation": "enforce"}
+    targets = {
+        "Low_If_Known": (ON | run_as, live(True)),
+        "Also_Unknown": (ON | run_as, live(True)),
+        "Half": ({"settings.client_credentials": True} | run_as, live(True)),
+        "Off": ({"policies.run_as": "api@x"}, live(True)),
+    }
+    risks, warnings = assess(targets, lookups)
+    assert {n: r.level for n, r in risks.items()} == {
+        "Also_Unknown": "unknown",
+        "Half": "medium",
+        "Low_If_Known": "unknown",
+    }
+    assert warnings == [
+        "risk lookup failed: query on PermissionSetAssignment: query failed (HTTP 403): "
+        "INSUFFICIENT_ACCESS: no View Setup; risk of 2 app(s) is unknown"
+    ]
+    complete = RiskLookups(requested=frozenset({"api@x"}), users={"api@x": API_USER})
+    risks, warnings = assess(targets, complete)
+    assert warnings == [] and risks["Low_If_Known"].level == "low"
+
+
+def _policies(cc: bool, run_as: str) -> LiveApp:
+    fields = {"isClientCredentialsFlowEnabled": cc, "clientCredentialsFlowUser": run_as}
+    return LiveApp("App", policies=Component("ExtlClntAppOauthConfigurablePolicies", "P", fields))
+
+
+def test_run_as_candidates_cover_every_user_the_plan_could_grade():
+    live_apps = {
+        "On": _policies(True, "live.on@x"),  # stays on unless declared off: live user counts
+        "Turned_On": _policies(False, "live.kept@x"),  # declared on, run_as not declared
+        "Off": _policies(False, "live.off@x"),  # off and not declared on: not looked up
+    }
+    declared = {
+        "On": {"policies.run_as": "declared.on@x"},
+        "Turned_On": {"policies.client_credentials": True},
+        "Unlisted_Elsewhere": {"settings.client_credentials": True, "policies.run_as": "new@x"},
+    }
+    assert run_as_candidates(live_apps, declared) == {
+        "live.on@x",
+        "declared.on@x",
+        "live.kept@x",
+        "new@x",
+    }
