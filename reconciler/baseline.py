@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 from .controls import BY_ID, Control
-from .desired_state import BaselineConfig, DesiredApp, DesiredState, ExceptionEntry
+from .desired_model import BaselineConfig, DesiredApp, DesiredState, ExceptionEntry
 from .errors import Issue
 from .model import Finding
 
@@ -70,8 +70,8 @@ def check_desired(state: DesiredState, today: date) -> tuple[list[Issue], list[I
                 )
         for control in controls:
             broken = control.violations(app.values)
-            exc = app.exception_for(control.id)
-            if broken and exc is None:
+            held = app.exception_for(control.id)
+            if broken and held is None:
                 first = broken[0]
                 errors.append(
                     Issue(
@@ -84,11 +84,11 @@ def check_desired(state: DesiredState, today: date) -> tuple[list[Issue], list[I
                         "expires",
                     )
                 )
-            elif exc is not None and not broken and control.paths() <= set(app.values):
+            elif held is not None and not broken and control.paths() <= set(app.values):
                 warnings.append(
                     Issue(
-                        exc.file,
-                        exc.line,
+                        held.file,
+                        held.line,
                         f"apps.{app.name}.exceptions",
                         f"exception for {control.id} is not needed: the declared values comply",
                     )

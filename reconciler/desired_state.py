@@ -10,94 +10,48 @@ import contextlib
 import difflib
 import hashlib
 import re
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from . import fields as F
+from .baseline import check_desired
 from .controls import BY_ID as CONTROLS_BY_ID
 from .controls import DEFAULT_BASELINE
+from .desired_model import BaselineConfig, DesiredApp, DesiredState, ExceptionEntry
 from .errors import DesiredStateError, Issue
-from .yaml_source import LocatedDict, load_yaml
+from .yaml_source import (
+    SHOWN_CHARS,
+    LocatedDict,
+    cut,
+    find_yaml_files,
+    parse_bytes,
+    read_source,
+    shorten,
+)
+
+__all__ = [  # the types live in desired_model.py; importing them from here keeps working
+    "BaselineConfig",
+    "DesiredApp",
+    "DesiredState",
+    "ExceptionEntry",
+    "load_desired",
+]
 
 SUPPORTED_VERSIONS = (1,)
 TOP_LEVEL_KEYS = ("version", "defaults", "apps", "baseline", "unlisted", "exception_warning_days")
 APP_KEYS = ("settings", "policies", "exceptions")
-SIDE_KEYS = ("settings", "policies")
+SIDE_KEYS: tuple[F.Side, ...] = ("settings", "policies")
 EXCEPTION_KEYS = ("control", "justification", "owner", "ticket", "expires")
 UNLISTED_MODES = ("enforce", "report", "ignore")
 #: ExternalClientApplication fullNames are API names, optionally namespaced (`ns__Name`).
 APP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
-@dataclass(frozen=True)
-class ExceptionEntry:
-    """A justified, expiring exemption of one app from one control."""
-
-    control: str
-    justification: str
-    owner: str
-    expires: date
-    ticket: str | None
-    file: str
-    line: int
-
-
-@dataclass
-class BaselineConfig:
-    """Which controls apply, and what to do with org apps the YAML does not list."""
-
-    controls: tuple[str, ...]
-    unlisted: str = "report"
-    exception_warning_days: int = 30
-    #: Where `baseline:` was declared (for error messages and SARIF), if it was.
-    file: str | None = None
-    line: int = 0
-
-
-@dataclass
-class DesiredApp:
-    """What one app must look like: only the declared fields, keyed by field path."""
-
-    name: str
-    file: str
-    line: int
-    values: dict[str, Any] = field(default_factory=dict)
-    #: field path -> line where it was declared (or the defaults line it came from).
-    lines: dict[str, int] = field(default_factory=dict)
-    exceptions: list[ExceptionEntry] = field(default_factory=list)
-    #: False for a stand-in built for an org app that the YAML does not list.
-    listed: bool = True
-
-    def exception_for(self, control: str) -> ExceptionEntry | None:
-        return next((e for e in self.exceptions if e.control == control), None)
-
-    def declares(self, side: F.Side) -> bool:
-        return any(path.startswith(side + ".") for path in self.values)
-
-
-@dataclass
-class DesiredState:
-    apps: dict[str, DesiredApp]
-    files: list[str]
-    #: sha256 over the files' bytes, recorded in plans so a reviewer can tie a plan to a commit.
-    digest: str
-    baseline: BaselineConfig = field(default_factory=lambda: BaselineConfig(DEFAULT_BASELINE))
-    #: Non-blocking findings (exceptions expiring soon or no longer needed).
-    warnings: list[Issue] = field(default_factory=list)
-
-
 def _suggest(key: str, allowed: list[str]) -> str:
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else "."
     return f"unknown key{hint} Allowed: {', '.join(allowed)}"
-
-
-def _yaml_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-    return [path]
 
 
 class _Validator:
@@ -109,7 +63,8 @@ class _Validator:
         self.found_baseline: BaselineConfig | None = None
 
     def issue(self, line: int | None, key: str, message: str) -> None:
-        self.issues.append(Issue(self.file, line, key, message))
+        # A key path embeds user-chosen names; a megabyte-long one must not fill the terminal.
+        self.issues.append(Issue(self.file, line, cut(key, 2 * SHOWN_CHARS), message))
 
     def check_keys(self, mapping: LocatedDict, allowed: list[str] | tuple[str, ...], where: str):
         for key in mapping:
@@ -117,7 +72,7 @@ class _Validator:
                 self.issue(
                     mapping.line_of(key),
                     f"{where}.{key}".lstrip("."),
-                    _suggest(str(key), list(allowed)),
+                    _suggest(cut(str(key)), list(allowed)),
                 )
 
     def mapping(self, value: Any, line: int, key: str) -> LocatedDict | None:
@@ -133,7 +88,7 @@ class _Validator:
         try:
             return True, spec.parse(raw)
         except ValueError as exc:
-            shown = "null" if raw is None else repr(raw)
+            shown = "null" if raw is None else shorten(raw)
             self.issue(line, key, f"invalid value {shown}; allowed: {exc}")
             return False, None
 
@@ -177,7 +132,7 @@ class _Validator:
                     values[specs[key].path] = value
                     lines[specs[key].path] = key_line
             else:
-                self.issue(key_line, qualified, _suggest(str(key), allowed))
+                self.issue(key_line, qualified, _suggest(cut(str(key)), allowed))
         return values, lines
 
     def sides(self, raw: Any, line: int, where: str) -> tuple[dict, dict]:
@@ -208,7 +163,7 @@ class _Validator:
             self.issue(
                 data.line_of("version"),
                 "version",
-                f"unsupported version {version!r}; supported: "
+                f"unsupported version {shorten(version)}; supported: "
                 + ", ".join(map(str, SUPPORTED_VERSIONS)),
             )
         default_values, default_lines = self.sides(
@@ -261,12 +216,12 @@ class _Validator:
             self.check_keys(item, EXCEPTION_KEYS, key)
             ok = True
             control = item.get("control")
-            if control not in CONTROLS_BY_ID:
+            if not isinstance(control, str) or control not in CONTROLS_BY_ID:
                 allowed = ", ".join(CONTROLS_BY_ID)
                 self.issue(
                     item.line_of("control"),
                     f"{key}.control",
-                    f"unknown control {control!r}; allowed: {allowed}",
+                    f"unknown control {shorten(control)}; allowed: {allowed}",
                 )
                 ok = False
             elif control in seen:
@@ -302,7 +257,7 @@ class _Validator:
             if ticket is not None and not isinstance(ticket, str | int):
                 self.issue(item.line_of("ticket"), f"{key}.ticket", "must be a text, e.g. SEC-1234")
                 ok = False
-            if ok:
+            if ok and isinstance(control, str) and isinstance(expires, date):
                 seen.add(control)
                 entries.append(
                     ExceptionEntry(
@@ -336,7 +291,8 @@ class _Validator:
                         self.issue(
                             data.line_of("baseline"),
                             "baseline",
-                            f"unknown control {control!r}; allowed: " + ", ".join(CONTROLS_BY_ID),
+                            f"unknown control {shorten(control)}; allowed: "
+                            + ", ".join(CONTROLS_BY_ID),
                         )
                 config.controls = tuple(c for c in raw if c in CONTROLS_BY_ID)
         if "unlisted" in data:
@@ -344,7 +300,8 @@ class _Validator:
                 self.issue(
                     data.line_of("unlisted"),
                     "unlisted",
-                    f"invalid value {data['unlisted']!r}; allowed: " + " | ".join(UNLISTED_MODES),
+                    f"invalid value {shorten(data['unlisted'])}; allowed: "
+                    + " | ".join(UNLISTED_MODES),
                 )
             else:
                 config.unlisted = data["unlisted"]
@@ -354,7 +311,7 @@ class _Validator:
                 self.issue(
                     data.line_of("exception_warning_days"),
                     "exception_warning_days",
-                    f"invalid value {days!r}; allowed: a whole number >= 0",
+                    f"invalid value {shorten(days)}; allowed: a whole number >= 0",
                 )
             else:
                 config.exception_warning_days = days
@@ -382,23 +339,32 @@ class _Validator:
 
 
 def load_desired(path: str | Path, today: date | None = None) -> DesiredState:
-    """Load and validate a file or folder; DesiredStateError lists every issue found."""
+    """Load and validate a file or folder; DesiredStateError lists every issue found.
+
+    Anything that cannot be read (a file, a folder, a broken link) is an issue like any other:
+    the run stops rather than going on without what it might have held."""
     root = Path(path)
     if not root.exists():
         raise DesiredStateError([Issue(str(path), None, "", "no such file or folder")])
-    files = _yaml_files(root)
-    if not files:
+    files, issues = find_yaml_files(root)
+    if not files and not issues:
         raise DesiredStateError([Issue(str(path), None, "", "no *.yaml or *.yml files found")])
-    issues: list[Issue] = []
     apps: dict[str, DesiredApp] = {}
     baseline: BaselineConfig | None = None
     digest = hashlib.sha256()
+    file_digests: dict[str, str] = {}
     for file in files:
         display = str(file)
-        digest.update(display.encode() + b"\0")
-        with contextlib.suppress(OSError):  # load_yaml reports read errors with the file name
-            digest.update(file.read_bytes())
-        data, load_issues = load_yaml(file, display)
+        # Relative names, so `-d desired` and `-d ./desired` give the same digest.
+        rel = file.relative_to(root).as_posix() if root.is_dir() else file.name
+        digest.update(rel.encode() + b"\0")
+        raw, read_issues = read_source(file, display)
+        issues.extend(read_issues)
+        if raw is None:
+            continue
+        digest.update(raw)
+        file_digests[rel] = hashlib.sha256(raw).hexdigest()
+        data, load_issues = parse_bytes(raw, display)
         issues.extend(load_issues)
         if load_issues and data is None:
             continue
@@ -424,12 +390,15 @@ def load_desired(path: str | Path, today: date | None = None) -> DesiredState:
             else:
                 baseline = validator.found_baseline
         issues.extend(validator.issues)
-    state = DesiredState(apps=apps, files=[str(f) for f in files], digest=digest.hexdigest())
+    state = DesiredState(
+        apps=apps,
+        files=[str(f) for f in files],
+        digest=digest.hexdigest(),
+        file_digests=file_digests,
+    )
     if baseline is not None:
         state.baseline = baseline
     if not issues:
-        from .baseline import check_desired  # baseline.py builds on the types defined here
-
         problems, state.warnings = check_desired(state, today or date.today())
         issues.extend(problems)
     if issues:

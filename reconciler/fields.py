@@ -34,10 +34,15 @@ FORBIDDEN_KEYS = {
 }
 
 
+#: The Metadata WSDL types both int fields `int` (salesforce-eca.md §3), i.e. xsd:int: a larger
+#: number cannot be sent at all. Whether Salesforce accepts every value up to this bound is
+#: UNVERIFIED; the check only keeps what we send representable, and the org judges the rest.
+INT_MAX = 2_147_483_647
+
 #: What each kind accepts, as error messages say it.
 ALLOWED: dict[str, str] = {
     "bool": "true or false",
-    "int": "a whole number >= 0",
+    "int": f"a whole number from 0 to {INT_MAX}",
     "str": "a non-empty string",
     "list": "a list of names without commas, e.g. [Standard User]",
     "url": "a URL or a list of URLs",
@@ -101,7 +106,12 @@ class FieldSpec:
         kind = self.kind
         if kind == "bool" and isinstance(raw, bool):
             return raw
-        if kind == "int" and isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        if (
+            kind == "int"
+            and isinstance(raw, int)
+            and not isinstance(raw, bool)
+            and 0 <= raw <= INT_MAX
+        ):
             return raw
         if kind == "str" and isinstance(raw, str) and raw.strip():
             return raw.strip()

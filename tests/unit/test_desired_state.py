@@ -66,7 +66,13 @@ def test_near_miss_key_gets_suggestion_with_line(tmp_path):
     [
         ("settings: {device: 'yes'}", "invalid value 'yes'; allowed: true or false"),
         ("policies: {permitted_users: everyone}", "admin_approved | all_self_authorized"),
-        ("policies: {session_timeout_minutes: -5}", "a whole number >= 0"),
+        ("policies: {session_timeout_minutes: -5}", "a whole number from 0 to 2147483647"),
+        (
+            "policies: {session_timeout_minutes: 2147483648}",
+            "invalid value 2147483648; allowed: a whole number from 0 to 2147483647",
+        ),
+        ("policies: {refresh_token: {policy: zero, period: true}}", "from 0 to 2147483647"),
+        ("policies: {session_timeout_minutes: 2147483647}", None),
         ("policies: {profiles: 'Standard User'}", "a list of names"),
         ("settings: {consumer_secret: x}", "can never be declared"),
         ("settings: {certificate: x}", "can never be declared"),
