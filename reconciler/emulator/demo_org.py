@@ -115,7 +115,8 @@ def _sobjects() -> dict[str, list[dict[str, Any]]]:
         ),
         ("support.agent@acme.example", "Sam Support", True, "Standard User", "Data_Export_All"),
     ]
-    users, psas = [], []
+    users: list[dict[str, Any]] = []
+    psas: list[dict[str, Any]] = []
     for i, (username, name, active, profile, extra) in enumerate(user_rows, start=1):
         prof = by_profile[profile]
         uid = sf_id("005", i)

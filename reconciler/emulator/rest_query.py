@@ -67,7 +67,8 @@ class QueryEngine:
 
     def __init__(self, tables: Callable[[], dict[str, list[dict[str, Any]]]]) -> None:
         self._tables = tables  # a getter: state transactions swap the document
-        self._cursors: dict[str, list[dict[str, Any]]] = {}
+        #: locator -> (totalSize, offset of the first remaining record, remaining records)
+        self._cursors: dict[str, tuple[int, int, list[dict[str, Any]]]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -118,9 +119,11 @@ class QueryEngine:
     def _get(self, row: dict[str, Any], steps: list[tuple[str, str]]) -> Any:
         for obj, name in steps[:-1]:
             id_field, target = RELATIONSHIPS[(obj, name)]
-            row = next((r for r in self.tables[target] if r["Id"] == row.get(id_field)), None)
-            if row is None:
+            key = row.get(id_field)
+            found = next((r for r in self.tables[target] if r["Id"] == key), None)
+            if found is None:
                 return None
+            row = found
         return row.get(steps[-1][1])
 
     # --- execution ---------------------------------------------------------------------
@@ -193,7 +196,7 @@ class QueryEngine:
         cursor = "01g" + secrets.token_hex(6).upper()[:12] + "AAA"
         locator = f"{cursor}-{offset}"
         with self._lock:
-            self._cursors[locator] = [total, offset, rest]  # type: ignore[list-item]
+            self._cursors[locator] = (total, offset, rest)
         return f"{base}/query/{locator}"
 
     def more(self, locator: str, base: str) -> dict[str, Any]:
@@ -201,7 +204,7 @@ class QueryEngine:
             entry = self._cursors.pop(locator, None)
         if entry is None:
             raise QueryError("INVALID_QUERY_LOCATOR", "invalid query locator")
-        total, offset, rest = entry  # type: ignore[misc]
+        total, offset, rest = entry
         first, remaining = rest[:PAGE_SIZE], rest[PAGE_SIZE:]
         result: dict[str, Any] = {"totalSize": total, "done": not remaining, "records": first}
         if remaining:

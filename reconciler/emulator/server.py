@@ -123,14 +123,15 @@ class EmulatorServer:
         """Stop at once; in-flight handlers are woken and their connections closed."""
         self._stopping.set()
         if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+            self._httpd.shutdown()  # no new connections from here on
         with self._counter_lock:
             open_connections = list(self._connections)
-        for conn in open_connections:
+        for conn in open_connections:  # idle keep-alive ones too: their threads sit in read()
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
+        if self._httpd is not None:
+            self._httpd.server_close()
+            self._httpd = None
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None

@@ -188,6 +188,18 @@ def test_star_hits_every_kind_of_call_in_its_own_protocol(server, soap, session_
     assert server.faults.fired[0] == 4
 
 
+def test_first_due_rule_answers_and_every_matching_rule_counts(server, session_factory):
+    set_faults(
+        server,
+        {"op": "*", "kind": "http_error", "status": 502},
+        {"op": "query", "kind": "http_error", "status": 504},
+    )
+    assert query(server, session_factory, SOQL).status_code == 502
+    # rule 1 saw (and spent its one call on) the call rule 0 answered
+    assert query(server, session_factory, SOQL).status_code == 200
+    assert dict(server.faults.fired) == {0: 1}
+
+
 def test_login_and_token_faults_fire_only_on_their_op(server, session_factory):
     set_faults(
         server,
@@ -459,6 +471,7 @@ def test_stop_is_prompt_even_with_a_hanging_call(tmp_path):
         except requests.RequestException as exc:
             outcome.append(exc)
 
+    before = set(threading.enumerate())
     client = threading.Thread(target=call)
     client.start()
     deadline = time.monotonic() + 5
@@ -471,6 +484,29 @@ def test_stop_is_prompt_even_with_a_hanging_call(tmp_path):
     client.join(timeout=3)
     assert not client.is_alive()  # the hanging call was dropped, not left for 60 s
     assert isinstance(outcome[0], requests.exceptions.ConnectionError)
+    deadline = time.monotonic() + 2
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not set(threading.enumerate()) - before  # the sleeping handler woke and ended
+
+
+def test_stop_is_prompt_with_an_idle_keep_alive_connection(tmp_path):
+    before = set(threading.enumerate())
+    srv = EmulatorServer(tmp_path / "org.json").start()
+    session = requests.Session()
+    session.verify = srv.ca_cert_path
+    session.trust_env = False
+    url = f"{srv.instance_url}/services/data/v63.0/query/"
+    headers = {"Authorization": f"Bearer {srv.access_token}"}
+    assert session.get(url, params={"q": SOQL}, headers=headers).status_code == 200
+    start = time.monotonic()  # the pooled connection is still open: its handler waits in read
+    srv.stop()
+    assert time.monotonic() - start < 0.3
+    deadline = time.monotonic() + 2
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not set(threading.enumerate()) - before  # stop() closed the idle connection
+    session.close()
 
 
 def test_state_is_saved_through_write_atomic(tmp_path, monkeypatch):
