@@ -121,6 +121,15 @@ def validate(rules: Any) -> list[dict[str, Any]]:
     return rules
 
 
+def validate_latency(value: Any) -> float:
+    """`org.latency_ms`: absent, or a number of milliseconds >= 0."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise FaultRuleError(f"org.latency_ms must be a number of milliseconds >= 0, got {value!r}")
+    return float(value)
+
+
 def _count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 

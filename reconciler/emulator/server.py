@@ -85,7 +85,9 @@ class EmulatorServer:
         self._thread: threading.Thread | None = None
         self._api_calls = 0
         self._counter_lock = threading.Lock()
-        faults.validate(self.state.org.get("faults"))  # a bad rule fails here, not mid-run
+        # A bad rule or latency fails here, at start, rather than mid-run.
+        faults.validate(self.state.org.get("faults"))
+        faults.validate_latency(self.state.org.get("latency_ms"))
         self.faults = FaultInjector()
         #: Requests that arrived on /followed-redirect: a client that followed a 307 (and so
         #: may have sent its session to wherever Location pointed).
@@ -155,10 +157,14 @@ class EmulatorServer:
     def track(self, conn: socket.socket, is_open: bool) -> None:
         """Remember open client connections so stop() can close them."""
         with self._counter_lock:
-            if is_open:
-                self._connections.add(conn)
-            else:
+            if not is_open:
                 self._connections.discard(conn)
+            elif not self._stopping.is_set():
+                self._connections.add(conn)
+                return
+        if is_open:  # accepted just as stop() ran: stop() has already closed the others
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
     def pause(self, seconds: float) -> bool:
         """Sleep unless stop() comes first; True if the full time passed."""
@@ -171,8 +177,11 @@ class EmulatorServer:
     def latency_seconds(self) -> float:
         """`org.latency_ms`: a delay added to every request (benchmarks of slow orgs)."""
         with self.state.lock:
-            value = self.state.org.get("latency_ms") or 0
-        return float(value) / 1000 if isinstance(value, int | float) else 0.0
+            value = self.state.org.get("latency_ms")
+        try:
+            return faults.validate_latency(value) / 1000
+        except FaultRuleError:
+            return 0.0  # changed at runtime to nonsense: a test bug, not worth failing calls
 
 
 def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:

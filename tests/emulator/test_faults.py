@@ -442,6 +442,11 @@ def test_bad_rule_fails_at_start_and_at_runtime(tmp_path, server, soap):
     path.write_text(json.dumps(doc), encoding="utf-8")
     with pytest.raises(FaultRuleError, match="explode"):
         EmulatorServer(path)
+    doc["org"]["faults"] = []
+    doc["org"]["latency_ms"] = "slow"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(FaultRuleError, match="org.latency_ms must be a number"):
+        EmulatorServer(path)
     set_faults(server, {"op": "readMetadata", "kind": "reset", "seconds": 1})
     resp = read(server, soap, "Billing_Sync_plcy")
     assert resp.status_code == 500
