@@ -55,6 +55,8 @@ STATUSES: tuple[Status, ...] = (
 #: first write counts as attempt 1; each retry re-reads and re-checks staleness first.
 SAVE_RETRY = RetryPolicy(attempts=4, max_seconds=60.0, base_delay=0.5)
 HELD = "already held the planned values"
+#: Components per Metadata API call (wire doc §4).
+ONE_CALL = 10
 
 
 class StopRequest:
@@ -299,7 +301,7 @@ class _Run:
         self.result.signum = self.stop.signum if self.result.interrupted else None
         for step in self.steps:
             if step.state == "pending":
-                why = "interrupted" if self.result.interrupted else f"stopped: {self.result.error}"
+                why = "interrupted" if self.result.interrupted else "the run stopped before it"
                 step.set("skipped", why)
         if not abandoned and not self._fatal:
             try:
@@ -456,10 +458,17 @@ class _Run:
         except _Stopped:
             self._settle(type_name, pending, attempts, "not retried: interrupted")
             raise
-        except (RequestLimitExceeded, SessionExpired):
+        except (RequestLimitExceeded, SessionExpired) as exc:
             self._fatal = True
+            # One Metadata call (<= 10 components, wire doc §4) refused as a whole saved
+            # nothing; several batches run concurrently, so some may have been saved.
+            refused = len(self.in_flight) <= ONE_CALL
+            for step in self.in_flight:
+                step.set("failed" if refused else "unknown", f"refused: {exc}")
+            self.in_flight = []
             for step in pending:
-                step.set("unknown" if step.doubts else "failed", self._why(step, attempts))
+                if step.state == "pending":
+                    step.set("unknown" if step.doubts else "failed", self._why(step, attempts))
             raise
         self._settle(type_name, pending, attempts, "")
 

@@ -1,0 +1,300 @@
+"""Apply under a changing, failing org: no lost updates, save retries, lost answers, partial
+applies, a failing verification read, the API limit. Faults come from `org.faults` in the
+emulator's state file; concurrent edits are made on a running emulator between plan and apply.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import api
+from reconciler.emulator.server import EmulatorServer
+from reconciler.org.connect import emulator_org
+
+from .conftest import COMPONENTS, POLICIES, SETTINGS, policies_of, run, settings_of
+
+YAML = """\
+version: 1
+baseline: []  # the mechanism under test, without baseline remedies
+apps:
+  Data_Warehouse_ETL:  # disabling: policies are written first, then settings
+    settings:
+      client_credentials: false
+    policies:
+      client_credentials: false
+  Partner_Portal:
+    policies:
+      session_timeout_minutes: 60
+  Mobile_Field_Service:
+    policies:
+      ip_relaxation: enforce
+"""
+
+
+def block(stdout: str, app: str) -> list[str]:
+    """The report lines of one app: `  APP: status` and its indented messages."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if re.match(rf"^  {app}: \w", line))
+    out = [lines[start].strip()]
+    for line in lines[start + 1 :]:
+        if not line.startswith("      "):
+            break
+        out.append(line.strip())
+    return out
+
+
+def with_faults(*rules: dict[str, Any]):
+    def mutate(doc: dict[str, Any]) -> None:
+        doc["org"]["faults"] = list(rules)
+
+    return mutate
+
+
+def apply(org, path: Path, *extra: Any):
+    return run("apply", "-o", org.target, "-d", path, "--auto-approve", *extra)
+
+
+# -- no lost updates: a running org changed between plan and apply -------------------------
+
+
+@pytest.fixture
+def server(org) -> Iterator[EmulatorServer]:
+    with EmulatorServer(org.path) as srv:
+        yield srv
+
+
+def _plan(server: EmulatorServer, desired_path: Path):
+    org = emulator_org(server)
+    plan, live = api.make_plan(org, api.load_desired(desired_path))
+    return org, plan, live
+
+
+def _edit(server: EmulatorServer, type_name: str, name: str, **fields: Any) -> None:
+    """Someone else edits the org (in Setup, another pipeline) while our prompt waits."""
+    with server.state.transaction() as doc:
+        doc["metadata"][type_name][name].update(fields)
+
+
+def test_a_planned_field_moved_since_the_plan_refuses_that_app_only(server, desired, tmp_path):
+    org, plan, live = _plan(server, desired(YAML))
+    _edit(server, POLICIES, COMPONENTS["Partner_Portal"][1], sessionTimeoutInMinutes=90)
+    result = api.apply(org, plan, live, backup_dir=tmp_path / "b")
+    by_app = {r.name: r for r in result.results}
+    portal = by_app["Partner_Portal"]
+    assert portal.status == "not attempted"
+    assert any(
+        "stale" in m and "policies.session_timeout_minutes was 120 when planned, now 90" in m
+        for m in portal.messages
+    ), portal.messages
+    assert by_app["Mobile_Field_Service"].status == "applied"
+    assert by_app["Data_Warehouse_ETL"].status == "applied"
+    assert not result.ok
+    doc = server.state.doc
+    assert policies_of(doc, "Partner_Portal")["sessionTimeoutInMinutes"] == 90  # theirs stays
+
+
+def test_fields_nobody_declared_keep_what_the_org_holds_at_write_time(server, desired, tmp_path):
+    org, plan, live = _plan(server, desired(YAML))
+    name = COMPONENTS["Mobile_Field_Service"][1]
+    # Changed after the plan read: an unmanaged field and a managed one this YAML is silent on.
+    _edit(server, POLICIES, name, startUrl="https://new.acme.example/go")
+    _edit(server, POLICIES, name, requiredSessionLevel="HIGH_ASSURANCE")
+    _edit(server, SETTINGS, COMPONENTS["Data_Warehouse_ETL"][0], isPkceRequired=False)
+    result = api.apply(org, plan, live, backup_dir=tmp_path / "b")
+    assert result.ok, [r.to_dict() for r in result.results]
+    doc = server.state.doc
+    mobile = policies_of(doc, "Mobile_Field_Service")
+    assert mobile["ipRelaxationPolicyType"] == "Enforce"  # the planned change
+    assert mobile["startUrl"] == "https://new.acme.example/go"
+    assert mobile["requiredSessionLevel"] == "HIGH_ASSURANCE"
+    etl = settings_of(doc, "Data_Warehouse_ETL")
+    assert etl["isClientCredentialsFlowEnabled"] is False
+    assert etl["isPkceRequired"] is False
+
+
+class EditsAfterWrite:
+    """The real org adapter, plus someone editing the org right after each of our writes."""
+
+    def __init__(self, org: Any, edit: Any) -> None:
+        self._org, self._edit = org, edit
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._org, name)
+
+    def update(self, type_name: str, components: Any) -> Any:
+        outcomes = self._org.update(type_name, components)
+        self._edit(type_name)
+        return outcomes
+
+
+def test_verification_reports_every_field_changed_behind_our_back(server, desired, tmp_path):
+    org, plan, live = _plan(server, desired(YAML))
+    name = COMPONENTS["Partner_Portal"][1]
+    secret_holder = COMPONENTS["Data_Warehouse_ETL"][0]
+    secret = server.state.doc["metadata"][SETTINGS][secret_holder]["consumerSecret"]
+
+    def edit(written: str) -> None:  # after the write of each type, before verification
+        if written == POLICIES:
+            _edit(server, POLICIES, name, label="Renamed behind our back")
+        else:
+            _edit(server, SETTINGS, secret_holder, consumerSecret="rotated-by-someone-0123456789")
+
+    result = api.apply(EditsAfterWrite(org, edit), plan, live, backup_dir=tmp_path / "b")
+    by_app = {r.name: r for r in result.results}
+    portal = by_app["Partner_Portal"]
+    assert portal.status == "applied"  # the planned change holds; the extra one is reported
+    assert any(
+        "changed by someone else" in m
+        and 'label: "Partner Portal OAuth policy" -> "Renamed behind our back"' in m
+        for m in portal.messages
+    ), portal.messages
+    etl = by_app["Data_Warehouse_ETL"].messages
+    assert any("consumerSecret (secret; value not shown)" in m for m in etl), etl
+    everything = json.dumps(result.to_dict())
+    assert "rotated-by-someone" not in everything and secret not in everything
+
+
+# -- save retries and lost answers, through the CLI ------------------------------------------
+
+
+def test_a_transient_save_error_is_retried_and_then_applied(org_file, desired):
+    org = org_file(
+        mutate=with_faults(
+            {
+                "op": "updateMetadata",
+                "match": COMPONENTS["Partner_Portal"][1],
+                "kind": "save_error",
+                "statusCode": "UNABLE_TO_LOCK_ROW",
+                "message": "unable to obtain exclusive access to this record",
+                "times": 1,
+            }
+        )
+    )
+    result = apply(org, desired(YAML))
+    assert result.exit_code == 0, result.output
+    assert block(result.stdout, "Partner_Portal")[0] == "Partner_Portal: applied"
+    assert policies_of(org.load(), "Partner_Portal")["sessionTimeoutInMinutes"] == 60
+
+
+def test_a_save_error_that_persists_fails_after_bounded_retries(org_file, desired):
+    org = org_file(
+        mutate=with_faults(
+            {
+                "op": "updateMetadata",
+                "match": COMPONENTS["Partner_Portal"][1],
+                "kind": "save_error",
+                "statusCode": "UNABLE_TO_LOCK_ROW",
+                "message": "unable to obtain exclusive access to this record",
+                "times": None,
+            }
+        )
+    )
+    result = apply(org, desired(YAML))
+    assert result.exit_code == 1, result.output
+    portal = block(result.stdout, "Partner_Portal")
+    assert portal[0] == "Partner_Portal: failed"
+    assert any("UNABLE_TO_LOCK_ROW" in m and "(after 4 attempts)" in m for m in portal), portal
+    assert block(result.stdout, "Mobile_Field_Service")[0] == "Mobile_Field_Service: applied"
+    assert policies_of(org.load(), "Partner_Portal")["sessionTimeoutInMinutes"] == 120
+
+
+def test_a_lost_answer_is_settled_as_applied_by_a_re_read(org_file, desired):
+    org = org_file(
+        mutate=with_faults(
+            {
+                "op": "updateMetadata",
+                "match": COMPONENTS["Partner_Portal"][1],
+                "kind": "lost_response",  # the org saves, then the answer never arrives
+                "times": 1,
+            }
+        )
+    )
+    result = apply(org, desired(YAML))
+    assert result.exit_code == 0, result.output
+    portal = block(result.stdout, "Partner_Portal")
+    assert portal[0] == "Partner_Portal: applied"
+    assert any("the answer was lost; a re-read shows the planned values" in m for m in portal)
+    assert policies_of(org.load(), "Partner_Portal")["sessionTimeoutInMinutes"] == 60
+
+
+def test_first_side_written_second_refused_is_partially_applied_and_plan_agrees(org_file, desired):
+    org = org_file(
+        mutate=with_faults(
+            {
+                "op": "updateMetadata",
+                "match": COMPONENTS["Data_Warehouse_ETL"][0],  # its settings: written second
+                "kind": "save_error",
+                "statusCode": "FIELD_INTEGRITY_EXCEPTION",
+                "message": "locked by a managed package",
+                "times": None,
+            }
+        )
+    )
+    path = desired(YAML)
+    result = apply(org, path)
+    assert result.exit_code == 1, result.output
+    etl = block(result.stdout, "Data_Warehouse_ETL")
+    assert etl[0] == "Data_Warehouse_ETL: partially applied"
+    assert "policies: updated Data_Warehouse_ETL_oauth_defaultPolicy" in etl
+    assert any("FIELD_INTEGRITY_EXCEPTION: locked by a managed package" in m for m in etl), etl
+    remaining = "settings.client_credentials: true -> false"
+    assert f"written: policies; the next `reconciler plan` will show: {remaining}" in etl
+    assert "1 partially applied, 0 unknown." in result.stdout
+    after = run("plan", "-o", org.target, "-d", path)
+    assert re.findall(r"^\s+[~!] (\S+: .+)$", after.stdout, re.M) == [remaining]
+
+
+def test_a_failing_verification_read_still_reports_and_records(org_file, desired, tmp_path):
+    only_portal = (
+        "version: 1\nbaseline: []\napps:\n  Partner_Portal:\n    policies:\n"
+        "      session_timeout_minutes: 60\n"
+    )
+    org = org_file(
+        mutate=with_faults(
+            {
+                "op": "readMetadata",
+                "match": COMPONENTS["Partner_Portal"][1],
+                "after": 2,  # the plan's read and apply's fresh read pass; verification's fails
+                "kind": "malformed",
+                "times": None,
+            }
+        )
+    )
+    evidence = tmp_path / "ev"
+    result = apply(org, desired(only_portal), "--evidence-dir", evidence)
+    assert result.exit_code == 1, result.output
+    portal = block(result.stdout, "Partner_Portal")
+    assert portal[0] == "Partner_Portal: unknown"
+    assert any("saved (the org answered success), but not verified" in m for m in portal)
+    assert "Stopped: verification read failed" in result.stdout
+    [record] = [json.loads(p.read_text()) for p in evidence.glob("*.json")]
+    assert record["result"]["ok"] is False
+    assert record["result"]["error"].startswith("verification read failed")
+    assert record["result"]["apps"][0]["status"] == "unknown"
+    assert policies_of(org.load(), "Partner_Portal")["sessionTimeoutInMinutes"] == 60
+
+
+def test_the_api_limit_stops_at_once_and_says_so(org_file, desired, tmp_path):
+    org = org_file(mutate=with_faults({"op": "updateMetadata", "kind": "request_limit"}))
+    before = org.load()
+    evidence = tmp_path / "ev"
+    result = apply(org, desired(YAML), "--evidence-dir", evidence)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert re.search(r"^Stopped: .*REQUEST_LIMIT_EXCEEDED", result.stdout, re.M), result.stdout
+    for app in ("Data_Warehouse_ETL", "Partner_Portal", "Mobile_Field_Service"):
+        lines = block(result.stdout, app)  # their policies were in the one refused call
+        assert lines[0] == f"{app}: failed", result.stdout
+        assert any("refused:" in m and "REQUEST_LIMIT_EXCEEDED" in m for m in lines), lines
+    assert "settings: not attempted: the run stopped before it" in block(
+        result.stdout, "Data_Warehouse_ETL"
+    )
+    assert org.load()["metadata"] == before["metadata"]
+    [record] = [json.loads(p.read_text()) for p in evidence.glob("*.json")]
+    assert "REQUEST_LIMIT_EXCEEDED" in record["result"]["error"]
