@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import ast
+import gc
+import os
 import textwrap
 from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 
 from reconciler import fields as F
+from reconciler import yaml_source
 from reconciler.desired_state import load_desired
 from reconciler.errors import DesiredStateError
+from reconciler.yaml_source import shorten
 
 TODAY = date(2026, 11, 29)
 
@@ -141,3 +147,140 @@ def test_readme_documents_every_field():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     for spec in F.CATALOGUE:
         assert f"| `{spec.side}` | `{spec.key}` | `{spec.wire}` |" in readme, spec.path
+
+
+# -- input limits (issue 6, point 6) -----------------------------------------------------------
+
+
+def nested_profiles(levels: int) -> str:
+    """An app whose profiles value is `levels` nested lists: document depth is 4 + levels."""
+    return "version: 1\napps:\n  A:\n    policies:\n      profiles: " + (
+        "[" * levels + "a" + "]" * levels + "\n"
+    )
+
+
+def test_nesting_up_to_the_limit_is_parsed_one_more_is_refused(tmp_path):
+    at_limit = issues(write(tmp_path, nested_profiles(60), "at.yaml"))
+    assert not any("nested more than" in p for p in at_limit), at_limit
+    assert any("invalid value [[[" in p for p in at_limit), at_limit
+    path = write(tmp_path, nested_profiles(61), "over.yaml")
+    assert issues(path) == [f"{path}:5: nested more than 64 levels deep (the limit)"]
+
+
+#: Nodes, keys included: mapping 1, version 2, x 1+4, y 1+(1+4+4): 18.
+ALIASES = "version: 1\nx: &x [1, 2, 3]\ny: [*x, *x]\n"
+
+
+def test_aliases_count_at_their_expanded_size(tmp_path, monkeypatch):
+    path = write(tmp_path, ALIASES)
+    monkeypatch.setattr(yaml_source, "MAX_NODES", 18)
+    assert not any("expands" in p for p in issues(path))
+    monkeypatch.setattr(yaml_source, "MAX_NODES", 17)
+    assert issues(path) == [
+        f"{path}:3: the document expands to more than 17 YAML nodes, aliases included "
+        "(at alias *x); that is the limit for one file"
+    ]
+
+
+def test_recursive_alias_is_refused(tmp_path):
+    path = write(tmp_path, "version: 1\napps:\n  A:\n    policies:\n      profiles: &r [a, *r]\n")
+    assert issues(path) == [
+        f"{path}:5: alias *r refers to a node that contains it; recursive data is not allowed"
+    ]
+
+
+def test_size_limit_is_exact(tmp_path):
+    head = "version: 1\napps:\n  A: {}\n"
+    pad = yaml_source.MAX_FILE_BYTES - len(head) - 1
+    ok = write(tmp_path, head + "#" * pad + "\n", "ok.yaml")
+    assert ok.stat().st_size == yaml_source.MAX_FILE_BYTES
+    assert list(load_desired(ok, today=TODAY).apps) == ["A"]
+    over = write(tmp_path, head + "#" * (pad + 1) + "\n", "over.yaml")
+    assert issues(over) == [f"{over}: 5.0 MB is over the 5 MB limit for one desired-state file"]
+
+
+def test_fifo_named_yaml_is_an_issue_not_a_skip(tmp_path):
+    write(tmp_path, "version: 1\napps:\n  A: {}\n")
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    assert issues(tmp_path) == [f"{fifo}: cannot read: not a regular file"]
+
+
+def test_bad_timestamp_outside_a_mapping_is_an_issue(tmp_path):
+    path = write(tmp_path, "- 2027-02-30\n")
+    (problem,) = issues(path)
+    assert problem.startswith(f"{path}: invalid value: day is out of range")
+
+
+def test_shorten_stops_early_even_on_self_containing_values():
+    looped: list = ["a"]
+    looped.append(looped)
+    assert shorten(looped, 20) == "['a', ['a', ['a', ['…"
+    assert shorten(list(range(10**6)), 10) == "[0, 1, 2, …"
+    assert shorten("yes") == "'yes'"
+    assert shorten("y" * 500) == "'" + "y" * 79 + "…"
+
+
+def test_garbage_collector_is_back_on_after_loading(tmp_path):
+    load_desired(write(tmp_path, "version: 1\napps:\n  A: {}\n", "ok.yaml"), today=TODAY)
+    assert gc.isenabled()
+    issues(write(tmp_path, "version: 1\napps: [\n", "bad.yaml"))
+    assert gc.isenabled()
+
+
+LOCATED = """\
+version: 1
+apps:
+  A:
+    policies:
+      run_as: u@x.example
+      profiles: [P]
+  B: {}
+  B: {}
+"""
+
+
+@pytest.mark.parametrize("loader", yaml_source._LOADERS, ids=lambda pair: pair[0].__name__)
+def test_every_loader_locates_keys_and_duplicates(loader, monkeypatch):
+    """The C loader (when PyYAML has libyaml) must locate keys exactly as the Python one."""
+    monkeypatch.setattr(yaml_source, "_LOADERS", [loader])
+    data, found = yaml_source.parse_yaml(LOCATED, "apps.yaml")
+    policies = data["apps"]["A"]["policies"]
+    assert (data.line_of("apps"), data["apps"].line_of("A"), policies.line) == (2, 3, 5)
+    assert (policies.line_of("run_as"), policies.line_of("profiles")) == (5, 6)
+    assert [str(i) for i in found] == ["apps.yaml:8: B: duplicate key (first defined on line 7)"]
+
+
+@pytest.mark.parametrize("loader", yaml_source._LOADERS, ids=lambda pair: pair[0].__name__)
+def test_syntax_errors_read_the_same_with_every_loader(loader, monkeypatch):
+    monkeypatch.setattr(yaml_source, "_LOADERS", [loader, yaml_source._LOADERS[-1]])
+    _, found = yaml_source.parse_yaml("a:\n  b: c: d\n", "apps.yaml")
+    assert [str(i) for i in found] == [
+        "apps.yaml:2: YAML syntax error: mapping values are not allowed here"
+    ]
+
+
+def test_c_loader_is_used_when_available():
+    if not yaml.__with_libyaml__:
+        pytest.skip("PyYAML built without libyaml")
+    assert yaml_source._LOADERS[0][0] is yaml.CSafeLoader
+
+
+def _imports(module: str) -> set[str]:
+    """Modules of the package that `module` imports, at any depth of its code (lazy ones too)."""
+    tree = ast.parse((Path(__file__).parents[2] / "reconciler" / f"{module}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                found.add(node.module.split(".")[0])
+            else:
+                found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_desired_state_and_baseline_do_not_import_each_other_both_ways():
+    assert "baseline" in _imports("desired_state")
+    for lower in ("baseline", "desired_model", "yaml_source"):
+        assert "desired_state" not in _imports(lower), lower
+    assert "baseline" not in _imports("desired_model")
