@@ -12,18 +12,29 @@ with connect("emulator") as org:
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from pathlib import Path
 
-from .applying import ApplyResult, StalePlanError, apply_plan, stale_reasons
+from .applying import (
+    SAVE_RETRY,
+    ApplyResult,
+    StalePlanError,
+    StopRequest,
+    apply_plan,
+    stale_reasons,
+)
+from .backup import default_backup_dir, load_backup
 from .desired_state import DesiredState, load_desired
 from .export import export_yaml
 from .live_state import LiveState, read_live
 from .model import Plan
 from .org.interface import Org
+from .org.retry import RetryPolicy
 from .planning import build_plan, select_apps
 from .render import RENDERERS
 from .risk import run_as_candidates
 from .risk_lookup import lookup_run_as
+from .rollback import plan_rollback
 
 __all__ = [
     "apply",
@@ -32,6 +43,7 @@ __all__ = [
     "load_desired",
     "make_plan",
     "render",
+    "rollback",
 ]
 
 
@@ -57,9 +69,41 @@ def render(plan: Plan, fmt: str = "text") -> str:
     return RENDERERS[fmt](plan)
 
 
-def apply(org: Org, plan: Plan, live: LiveState) -> ApplyResult:
-    """Apply a plan made moments ago from `live` (the confirm-then-apply path)."""
-    return apply_plan(org, plan, live)
+def apply(
+    org: Org,
+    plan: Plan,
+    live: LiveState,
+    *,
+    backup_dir: Path | None = None,
+    stop: StopRequest | None = None,
+    policy: RetryPolicy = SAVE_RETRY,
+    notify: Callable[[str], None] | None = None,
+) -> ApplyResult:
+    """Apply a plan made from `live` (the confirm-then-apply path, and rollbacks).
+
+    Each component is read again just before it is written, so a prompt may sit between plan
+    and apply without losing anyone's concurrent change; a moved planned field refuses its app.
+    A backup of what will be overwritten goes to `backup_dir` (default .reconciler/backups).
+    Never raises once writing may have begun: the result says per app what happened.
+    """
+    return apply_plan(
+        org,
+        plan,
+        live,
+        stop=stop,
+        policy=policy,
+        backup_dir=backup_dir if backup_dir is not None else default_backup_dir(),
+        notify=notify,
+    )
+
+
+def rollback(org: Org, backup_file: Path) -> tuple[Plan, LiveState]:
+    """Plan the undo of the apply that wrote `backup_file`: its changed fields, after -> before.
+
+    Apply the result with `apply`; fields someone changed since are listed in the plan's notes
+    and left alone, and violations the undo brings back are in its findings.
+    """
+    return plan_rollback(org, load_backup(backup_file))
 
 
 def apply_saved(org: Org, plan: Plan) -> ApplyResult:

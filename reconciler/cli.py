@@ -7,26 +7,32 @@ import functools
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 from . import api
-from .applying import ApplyResult
+from .applying import STOP, ApplyResult
 from .audit import run_audit
 from .errors import PlanFileError, ReconcilerError
 from .evidence import write_evidence
+from .locking import org_lock
+from .model import Plan
 from .org.connect import DEFAULT_EMULATOR_STATE
 from .org.connect import connect as open_org
 from .redaction import configure_logging, scrub
 from .render.audit_views import render_audit_json, render_audit_text
 from .render.json_view import plan_from_document
 from .render.sarif_view import render_sarif
+from .render.values import printable
+from .rollback import violation_lines
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_VIOLATIONS = 0, 1, 2, 3
 AUDIT_RENDERERS = {"text": render_audit_text, "json": render_audit_json, "sarif": render_sarif}
@@ -48,7 +54,9 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except ReconcilerError as exc:
             _fail(str(exc))
         except KeyboardInterrupt:
-            _fail("interrupted")
+            # Only reached before any write (the applier turns signals into a report).
+            click.echo("Error: interrupted; nothing was written", err=True)
+            sys.exit(_signal_exit(STOP.signum))
         except Exception as exc:  # a bug: say so, without leaking what the exception carried
             if logging.getLogger().isEnabledFor(logging.DEBUG):
                 click.echo(scrub(traceback.format_exc()), err=True)
@@ -291,16 +299,120 @@ def _load_plan_file(path: Path):
     return plan_from_document(doc, str(path))
 
 
-def _report(result: ApplyResult) -> None:
+def _signal_exit(signum: int | None) -> int:
+    """130 for SIGINT (and a bare KeyboardInterrupt), 128+N for another signal N."""
+    return 128 + (signum or signal.SIGINT)
+
+
+def with_signals(func: Callable[..., Any]) -> Callable[..., Any]:
+    """SIGINT/SIGTERM handling for commands that write (like Terraform).
+
+    Before the first write a signal aborts at once: nothing was written. While writing, the
+    first signal asks the applier to stop after the call in flight (its outcome is recorded);
+    a second abandons that call. Either way the command still prints its report and writes its
+    evidence record, then exits 130 (SIGINT) or 143 (SIGTERM).
+    """
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if STOP.active and not STOP.event.is_set():
+            STOP.signum = signum
+            STOP.event.set()
+            os.write(
+                2,
+                b"\nStopping after the call in flight; the report follows. Signal again to "
+                b"abandon that call (its outcome is then unknown).\n",
+            )
+            return
+        STOP.signum = STOP.signum or signum
+        raise KeyboardInterrupt
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        STOP.event.clear()
+        STOP.signum = None
+        if threading.current_thread() is not threading.main_thread():
+            return func(*args, **kwargs)  # signals only reach the main thread anyway
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in previous:
+            signal.signal(sig, on_signal)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    return wrapper
+
+
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait this long for another apply/rollback of the same org to finish (0: fail at once).",
+)
+
+
+@contextlib.contextmanager
+def _locked(org: Any, command: str, timeout: float) -> Iterator[None]:
+    """The org's lock for the rest of the run, taken as soon as the org id is known."""
+    with org_lock(org.org_id, command, timeout, warn=_warn):
+        yield
+
+
+def _warn(message: str) -> None:
+    click.echo(f"Warning: {scrub(message)}", err=True)
+
+
+def _note(message: str) -> None:
+    click.echo(scrub(message), err=True)
+
+
+def _confirm(auto_approve: bool, what: str) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise ReconcilerError(
+            f"refusing to {what} without confirmation: stdin is not a terminal. "
+            "Use --auto-approve, or `plan --out FILE` then `apply FILE`"
+        )
+    answer = click.prompt(CONFIRM, default="", show_default=False, prompt_suffix=" ")
+    if answer.strip() != "yes":
+        raise ReconcilerError(f"{what} cancelled; nothing was written")
+
+
+def _report(result: ApplyResult, what: str = "Apply") -> None:
+    """Per app: its state and why; then one summary line. Printed whatever happened."""
     for r in result.results:
-        click.echo(f"  {r.name}: {r.status}")
+        click.echo(f"  {printable(r.name)}: {r.status}")
         for message in r.messages:
-            click.echo(f"      {message}")
+            click.echo(f"      {printable(scrub(message))}")
     c = result.counts()
-    click.echo(
-        f"Apply {'complete' if result.ok else 'incomplete'}: {c['applied']} applied, "
-        f"{c['failed']} failed, {c['not attempted']} not attempted."
+    line = (
+        f"{what} {'complete' if result.ok else 'incomplete'}: {c['applied']} applied, "
+        f"{c['failed']} failed, {c['not attempted']} not attempted"
     )
+    if c["partially applied"] or c["unknown"]:
+        line += f", {c['partially applied']} partially applied, {c['unknown']} unknown"
+    click.echo(line + ".")
+    if result.interrupted:
+        name = signal.Signals(result.signum).name if result.signum else "SIGINT"
+        click.echo(f"Interrupted by {name}: nothing further was written after the call in flight.")
+    if result.error:
+        click.echo(f"Stopped: {printable(scrub(result.error))}")
+    if result.backup:
+        click.echo(f"Backup: {result.backup} (undo with `reconciler rollback {result.backup}`)")
+
+
+def _finish(command: str, the_plan: Plan, result: ApplyResult, evidence_dir: Path | None) -> None:
+    """Report, evidence, exit code: the same for every way an apply or rollback can end."""
+    _report(result, command.capitalize())
+    _record(evidence_dir, command, the_plan, result.to_dict())
+    if result.interrupted:
+        sys.exit(_signal_exit(result.signum))
+    if not result.ok:
+        sys.exit(EXIT_ERROR)
 
 
 @main.command()
@@ -309,10 +421,21 @@ def _report(result: ApplyResult) -> None:
 @org_options
 @scope_options
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (for pipelines).")
+@lock_timeout_option
 @evidence_option
 @handle_errors
+@with_signals
 def apply(
-    planfile, desired, target, instance_url, timeout, apps, exclude, auto_approve, evidence_dir
+    planfile,
+    desired,
+    target,
+    instance_url,
+    timeout,
+    apps,
+    exclude,
+    auto_approve,
+    lock_timeout,
+    evidence_dir,
 ):
     """Make the org match the desired state (or apply a saved PLANFILE exactly)."""
     if planfile is not None:
@@ -324,7 +447,10 @@ def apply(
             result = api.apply_saved(org, the_plan)
     else:
         state = api.load_desired(desired)
-        with connect(target, instance_url, timeout=timeout) as org:
+        with (
+            connect(target, instance_url, timeout=timeout) as org,
+            _locked(org, "apply", lock_timeout),
+        ):
             the_plan, live = api.make_plan(org, state, apps, exclude)
             click.echo(api.render(the_plan, "text"), nl=False)
             if the_plan.errors:
@@ -332,21 +458,46 @@ def apply(
             if not the_plan.changes:
                 _record(evidence_dir, "apply", the_plan, {"ok": True, "apps": []})
                 return
-            if not auto_approve:
-                if not sys.stdin.isatty():
-                    raise ReconcilerError(
-                        "refusing to apply without confirmation: stdin is not a terminal. "
-                        "Use --auto-approve, or `plan --out FILE` then `apply FILE`"
-                    )
-                answer = click.prompt(CONFIRM, default="", show_default=False, prompt_suffix=" ")
-                if answer.strip() != "yes":
-                    raise ReconcilerError("apply cancelled; nothing was written")
-            result = api.apply(org, the_plan, live)
-    _report(result)
-    apps = [{"app": r.name, "status": r.status, "messages": r.messages} for r in result.results]
-    _record(evidence_dir, "apply", the_plan, {"ok": result.ok, "apps": apps})
-    if not result.ok:
-        sys.exit(EXIT_ERROR)
+            _confirm(auto_approve, "apply")
+            result = api.apply(org, the_plan, live, notify=_note)
+    _finish("apply", the_plan, result, evidence_dir)
+
+
+@main.command()
+@click.argument("backup", type=click.Path(path_type=Path, dir_okay=False))
+@org_options
+@click.option("--auto-approve", is_flag=True, help="Roll back without asking (for pipelines).")
+@lock_timeout_option
+@evidence_option
+@handle_errors
+@with_signals
+def rollback(backup, target, instance_url, timeout, auto_approve, lock_timeout, evidence_dir):
+    """Undo an apply from its BACKUP: return exactly the fields it changed to their old values.
+
+    A field someone changed since that apply is reported and left alone. Where the undo
+    re-enables what the baseline forbids, the plan names each violation, and proceeds.
+    """
+    with (
+        connect(target, instance_url, timeout=timeout) as org,
+        _locked(org, "rollback", lock_timeout),
+    ):
+        the_plan, live = api.rollback(org, backup)
+        click.echo(f"Rollback of {backup}: the fields that apply changed go back to their values.")
+        click.echo(api.render(the_plan, "text"), nl=False)
+        violations = violation_lines(the_plan)
+        if violations:
+            click.echo("This rollback re-enables what the baseline forbids (it proceeds):")
+            for line in violations:
+                click.echo(f"  {printable(line)}")
+        if the_plan.errors:
+            raise ReconcilerError("the rollback plan has errors; nothing was written")
+        if not the_plan.changes:
+            click.echo("Nothing to roll back.")
+            _record(evidence_dir, "rollback", the_plan, {"ok": True, "apps": []})
+            return
+        _confirm(auto_approve, "roll back")
+        result = api.apply(org, the_plan, live, notify=_note)
+    _finish("rollback", the_plan, result, evidence_dir)
 
 
 @main.command()
