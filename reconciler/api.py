@@ -14,15 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import Any
 
-from .applying import (
-    SAVE_RETRY,
-    ApplyResult,
-    StalePlanError,
-    StopRequest,
-    apply_plan,
-    stale_reasons,
-)
+from . import planfile
+from .applying import SAVE_RETRY, ApplyResult, StopRequest, apply_plan
 from .backup import default_backup_dir, load_backup
 from .desired_state import DesiredState, load_desired
 from .export import export_yaml
@@ -106,17 +101,25 @@ def rollback(org: Org, backup_file: Path) -> tuple[Plan, LiveState]:
     return plan_rollback(org, load_backup(backup_file))
 
 
-def apply_saved(org: Org, plan: Plan) -> ApplyResult:
-    """Apply a saved plan exactly, after proving the org still looks as it did when planned."""
-    live = read_live(org, only=[app.name for app in plan.apps])
-    reasons = stale_reasons(plan, org.org_id, live)
-    if reasons:
-        raise StalePlanError(
-            "saved plan is stale; nothing was written. What changed since it was made:\n"
-            + "\n".join(f"  {r}" for r in reasons)
-            + "\nRe-run `reconciler plan` and review the new plan."
-        )
-    return apply_plan(org, plan, live)
+def apply_saved(
+    org: Org, saved: Plan, desired: DesiredState, **options: Any
+) -> tuple[Plan, ApplyResult]:
+    """Apply a saved plan only if planning now gives exactly that plan; returns what was applied.
+
+    The file is evidence of what was reviewed, never the instructions: the desired state must
+    be the one it was made from, and a fresh plan (same scope, same org) must equal it change
+    for change with every declared field's live value unchanged. What runs is the fresh plan
+    and its live state, so an edited file can only ever cause a refusal, never a write.
+    `options` go to `apply` unchanged (backup_dir, stop, policy, notify).
+    """
+    differences = planfile.desired_differences(saved, desired)
+    if differences:
+        raise planfile.mismatch(differences, desired_changed=True)
+    plan, live = make_plan(org, desired, saved.scope_apps, saved.scope_exclude)
+    differences = planfile.check(saved, plan, desired)
+    if differences:
+        raise planfile.mismatch(differences, desired_changed=False)
+    return plan, apply(org, plan, live, **options)
 
 
 def export(org: Org, only: Collection[str] = ()) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import os
 import signal
@@ -21,15 +20,17 @@ import click
 from . import api
 from .applying import STOP, ApplyResult
 from .audit import run_audit
-from .errors import PlanFileError, ReconcilerError
+from .errors import ReconcilerError
 from .evidence import write_evidence
 from .locking import org_lock
 from .model import Plan
 from .org.connect import DEFAULT_EMULATOR_STATE
 from .org.connect import connect as open_org
+from .planfile import PlanMismatchError
+from .planfile import read as read_plan_file
+from .planfile import write as write_plan_file
 from .redaction import configure_logging, scrub
 from .render.audit_views import render_audit_json, render_audit_text
-from .render.json_view import plan_from_document
 from .render.sarif_view import render_sarif
 from .render.values import printable
 from .rollback import violation_lines
@@ -274,7 +275,7 @@ def plan(
         the_plan, _ = api.make_plan(org, state, apps, exclude)
     click.echo(api.render(the_plan, fmt), nl=False)
     if out:
-        _write_atomic(out, api.render(the_plan, "json"))
+        write_plan_file(the_plan, out)
         click.echo(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.", err=True)
     outcome = "errors" if the_plan.errors else ("changes" if the_plan.changes else "no changes")
     _record(evidence_dir, "plan", the_plan, {"outcome": outcome})
@@ -289,14 +290,8 @@ def _record(directory: Path | None, command: str, plan, result: dict[str, Any]) 
         click.echo(f"Evidence: {write_evidence(directory, command, plan, result)}", err=True)
 
 
-def _load_plan_file(path: Path):
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanFileError(f"cannot read plan file {path}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise PlanFileError(f"{path}: not JSON (line {exc.lineno}): {exc.msg}") from None
-    return plan_from_document(doc, str(path))
+def _load_plan_file(path: Path) -> Plan:
+    return read_plan_file(path)
 
 
 def _signal_exit(signum: int | None) -> int:
@@ -441,10 +436,20 @@ def apply(
     if planfile is not None:
         if apps or exclude:
             raise ReconcilerError("--app/--exclude cannot narrow a saved plan; re-run plan instead")
-        the_plan = _load_plan_file(planfile)
-        with connect(target, instance_url, timeout=timeout) as org:
-            click.echo(f"Applying saved plan {planfile} ({len(the_plan.changes)} field change(s)).")
-            result = api.apply_saved(org, the_plan)
+        saved = _load_plan_file(planfile)
+        state = api.load_desired(desired)
+        click.echo(
+            f"Checking saved plan {planfile} ({len(saved.changes)} field change(s)) against "
+            f"{desired} and the org."
+        )
+        with (
+            connect(target, instance_url, timeout=timeout) as org,
+            _locked(org, "apply", lock_timeout),
+        ):
+            try:
+                the_plan, result = api.apply_saved(org, saved, state, notify=_note)
+            except PlanMismatchError as exc:
+                raise PlanMismatchError(f"{planfile}: {exc}") from None
     else:
         state = api.load_desired(desired)
         with (

@@ -187,6 +187,11 @@ class Plan:
     controls: list[str] = field(default_factory=list)
     #: The desired-state files the plan was made from (recorded in evidence).
     desired_files: list[str] = field(default_factory=list)
+    #: File name (relative to the desired root) -> sha256: `apply PLANFILE` names what changed.
+    desired_file_digests: dict[str, str] = field(default_factory=dict)
+    #: The run's `--app` / `--exclude`: `apply PLANFILE` re-plans with the same scope.
+    scope_apps: list[str] = field(default_factory=list)
+    scope_exclude: list[str] = field(default_factory=list)
 
     def app(self, name: str) -> AppPlan | None:
         return next((a for a in self.apps if a.name == name), None)

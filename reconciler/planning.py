@@ -194,4 +194,7 @@ def build_plan(
         warnings=[str(w) for w in desired.warnings] + risk_warnings,
         controls=list(desired.baseline.controls),
         desired_files=list(desired.files),
+        desired_file_digests=dict(desired.file_digests),
+        scope_apps=sorted(only),
+        scope_exclude=sorted(exclude),
     )

@@ -102,7 +102,9 @@ def test_no_secret_in_any_output_or_written_file_with_debug(secret_world, tmp_pa
     results = {label: finish_cli(p) for label, p in procs.items()}
     (work / "export.yaml").write_text(results["export"].stdout)
 
-    results["apply PLANFILE"] = run_cli(dbg + ["apply", plan_file, "-o", a], work)
+    results["apply PLANFILE"] = run_cli(
+        dbg + ["apply", plan_file, "-o", a, "-d", SHIPPED_DESIRED], work
+    )
 
     with EmulatorServer(orgs["c"].path) as server:
         env = cli_env(SF_ACCESS_TOKEN=server.access_token, REQUESTS_CA_BUNDLE=server.ca_cert_path)

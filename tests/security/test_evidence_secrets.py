@@ -165,7 +165,7 @@ def test_saved_plan_apply_evidence_keeps_exceptions_in_force(org, write_yaml, tm
     plan = run("plan", "-o", org.target, "-d", desired, "--out", saved)
     assert plan.exit_code == 0, plan.output
     evidence = tmp_path / "ev"
-    applied = run("apply", saved, "-o", org.target, "--evidence-dir", evidence)
+    applied = run("apply", saved, "-o", org.target, "-d", desired, "--evidence-dir", evidence)
     assert applied.exit_code == 0, applied.output
     [record] = [json.loads(p.read_text()) for p in evidence.glob("*.json")]
     assert record["result"]["ok"] is True  # the apply itself worked

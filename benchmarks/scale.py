@@ -1,0 +1,442 @@
+"""How `plan` and `apply` scale with the number of apps, against a slow org.
+
+    python benchmarks/scale.py [--sizes 500,1000,2000,5000] [--apply-sizes 500,1000]
+                               [--latency-ms 50] [--parallelism 8] [--quick] [--json FILE]
+                               [--profile DIR]
+
+Each size N gets an org of N apps (the demo org's ten, plus copies of each of them in turn) with
+`org.latency_ms` set, served by the emulator in a separate process (benchmarks/emulator_process.py)
+so that its CPU time is not the tool's. The real CLI then runs as a subprocess against it with
+`--instance-url`, SF_ACCESS_TOKEN and REQUESTS_CA_BUNDLE, exactly as against a real org, on a
+desired state that declares all N apps and changes one policy field of each (so `plan` shows N
+changes and `apply` writes N policy components and no settings component).
+
+Measured per run: wall time, the CLI process's CPU time (user + system) and peak RSS (both from
+os.wait4 on that one process, so neither the emulator nor this script counts), and the requests
+the emulator served, by operation.
+
+Floors, what any client must spend (B = ceil(N/10) batches per type, L = latency, P = parallelism):
+
+- plan requests: 1 listMetadata + 2B readMetadata (settings and policies; Metadata reads take
+  10 names) + 4 queries (the org id; the run-as risk lookups User, PermissionSet and
+  PermissionSetAssignment, whose number does not grow with N);
+- plan time: rounds of P calls in flight, in dependency order: the list (with the org id query
+  beside it), then ceil(2B/P) rounds of reads, then the User query, then the PermissionSet and
+  PermissionSetAssignment queries side by side: (3 + ceil(2B/P)) x L;
+- apply: the plan's requests and rounds, plus for its one phase (policies) B reads before
+  writing (read-modify-write on a fresh copy), B updateMetadata calls and B verification reads,
+  each ceil(B/P) rounds, the three in sequence.
+
+CPU per app includes interpreter start-up and imports (shown once, for `reconciler --version`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from reconciler.emulator.demo_org import build_demo_org  # noqa: E402
+
+RECONCILER = Path(sys.executable).parent / "reconciler"
+EMULATOR = Path(__file__).resolve().parent / "emulator_process.py"
+POLICIES = "ExtlClntAppOauthConfigurablePolicies"
+APP = "ExternalClientApplication"
+#: Queries per plan, whatever N: Organization (org id), then User, PermissionSet and
+#: PermissionSetAssignment for the run-as risk lookups (the demo org has client-credentials apps).
+QUERIES = 4
+#: Rounds that cannot overlap with reads: list (+ org id query), User, then PermissionSet with
+#: PermissionSetAssignment.
+PLAN_FIXED_ROUNDS = 3
+TIMEOUT_SECONDS = 1800
+TARGET_PLAN_N, TARGET_APPLY_N, TARGET_LATENCY_MS = 5000, 1000, 50
+
+
+# -- the org and the desired state ------------------------------------------------------------
+
+
+def add_clones(doc: dict[str, Any], template: str, count: int) -> list[str]:
+    """Add `count` copies of app `template` (header and every satellite) to an org document.
+
+    The same logic as tests/support.py's add_clones, copied so benchmarks/ does not import
+    tests/: satellites keep the template's naming with the app name swapped and name their new
+    parent in `externalClientApplication`, so the copies are indistinguishable from real apps.
+    """
+    names = [f"{template}_{i:04d}" for i in range(count)]
+    for type_name, components in doc["metadata"].items():
+        for full_name, fields in list(components.items()):
+            is_header = full_name == template and type_name == APP
+            if not is_header and fields.get("externalClientApplication") != template:
+                continue
+            info = doc.get("metadata_info", {}).get(type_name, {}).get(full_name)
+            for name in names:
+                clone_name = full_name.replace(template, name, 1)
+                clone = copy.deepcopy(fields)
+                if not is_header:
+                    clone["externalClientApplication"] = name
+                components[clone_name] = clone
+                if info is not None:
+                    doc["metadata_info"][type_name][clone_name] = copy.deepcopy(info)
+    return names
+
+
+def build_org(apps: int, latency_ms: int) -> dict[str, Any]:
+    """The demo org grown to `apps` apps, copying each demo app in turn (a realistic mix)."""
+    doc = build_demo_org()
+    templates = sorted(doc["metadata"][APP])
+    if apps < len(templates):
+        raise SystemExit(f"sizes must be at least {len(templates)} (the demo org's apps)")
+    extra = apps - len(templates)
+    for i, template in enumerate(templates):
+        add_clones(
+            doc, template, extra // len(templates) + (1 if i < extra % len(templates) else 0)
+        )
+    # Old_Payroll_Feed runs as an inactive user, so the org refuses any write to its policies
+    # (FIELD_INTEGRITY_EXCEPTION); reactivate that user so every planned write can succeed.
+    for user in doc["sobjects"]["User"]:
+        user["IsActive"] = True
+    doc["org"]["latency_ms"] = latency_ms
+    return doc
+
+
+def desired_yaml(doc: dict[str, Any]) -> str:
+    """Every app declared, each with one policy field that differs from the org.
+
+    `session_timeout_minutes` is free of baseline controls and cross-field rules, so the plan
+    has exactly one change per app, on the policies side; `baseline: []` keeps the baseline from
+    adding changes of its own to apps whose client credentials are on.
+    """
+    timeouts: dict[str, Any] = {
+        fields["externalClientApplication"]: fields.get("sessionTimeoutInMinutes")
+        for fields in doc["metadata"][POLICIES].values()
+    }
+    lines = ["version: 1", "baseline: []", "unlisted: report", "apps:"]
+    for app in sorted(doc["metadata"][APP]):
+        wanted = 60 if timeouts.get(app) == 120 else 120
+        lines.append(f"  {app}:")
+        lines.append(f"    policies: {{session_timeout_minutes: {wanted}}}")
+    return "\n".join(lines) + "\n"
+
+
+# -- floors --------------------------------------------------------------------------------------
+
+
+def plan_floor(apps: int, parallelism: int) -> tuple[int, int]:
+    """(requests, latency rounds) any plan of `apps` apps needs; see the module docstring."""
+    batches = math.ceil(apps / 10)
+    requests = 1 + 2 * batches + QUERIES
+    rounds = PLAN_FIXED_ROUNDS + math.ceil(2 * batches / parallelism)
+    return requests, rounds
+
+
+def apply_floor(apps: int, parallelism: int) -> tuple[int, int]:
+    """The plan's floor plus read, write and verify of one policies component per app."""
+    requests, rounds = plan_floor(apps, parallelism)
+    batches = math.ceil(apps / 10)
+    return requests + 3 * batches, rounds + 3 * math.ceil(batches / parallelism)
+
+
+# -- processes -------------------------------------------------------------------------------
+
+
+class Emulator:
+    """benchmarks/emulator_process.py serving one state file, in its own process."""
+
+    def __init__(self, state: Path, log: Path) -> None:
+        self._log: IO[bytes] = log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(EMULATOR), str(state)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            cwd=REPO,
+        )
+        hello = self._line()
+        self.url, self.token, self.ca = hello["url"], hello["token"], hello["ca"]
+        self.cpu_seconds = 0.0
+
+    def _line(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"the emulator process ended early; see {self._log.name}")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    def take_calls(self) -> dict[str, int]:
+        """Requests served since the last call (and reset)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("calls\n")
+        self.proc.stdin.flush()
+        return self._line()
+
+    def stop(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.write("stop\n")
+            self.proc.stdin.close()
+        _, _, usage = os.wait4(self.proc.pid, 0)
+        self.proc.returncode = 0
+        self.cpu_seconds = usage.ru_utime + usage.ru_stime
+        self._log.close()
+
+
+@dataclass
+class Measured:
+    wall: float
+    cpu: float
+    peak_mb: float
+    code: int
+    output: str
+
+
+def cli_env(work: Path) -> dict[str, str]:
+    """The environment of a CLI run: ours, minus RECONCILER_* settings, with bytecode cached.
+
+    An installed tool runs from cached bytecode; with PYTHONDONTWRITEBYTECODE set (as in some
+    sandboxes) every run would compile the whole package again and count it as the tool's CPU.
+    The cache goes under the benchmark's temporary directory, never into the source tree.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], cwd: Path, profile: Path | None) -> Measured:
+    """Run the CLI once; CPU and peak RSS come from wait4 on that process alone."""
+    prefix = [str(RECONCILER)]
+    if profile is not None:
+        prefix = [sys.executable, "-m", "cProfile", "-o", str(profile), str(RECONCILER)]
+    with tempfile.TemporaryFile("w+") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            prefix + args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, text=True
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read()
+    # ru_maxrss is in kilobytes on Linux (bytes on macOS).
+    kib = usage.ru_maxrss / (1024 if sys.platform == "darwin" else 1)
+    return Measured(wall, usage.ru_utime + usage.ru_stime, kib / 1024, proc.returncode, text)
+
+
+@dataclass
+class Row:
+    command: str
+    apps: int
+    calls: dict[str, int]
+    requests: int
+    floor_requests: int
+    wall: float
+    floor_seconds: float
+    cpu_ms_per_app: float
+    peak_mb: float
+    http: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        return self.wall / self.floor_seconds if self.floor_seconds else None
+
+
+def measure(
+    apps: int, do_apply: bool, args: argparse.Namespace, work: Path
+) -> tuple[list[Row], float]:
+    """Plan (and apply) one org of `apps` apps; returns the rows and the emulator's CPU time."""
+    doc = build_org(apps, args.latency_ms)
+    state = work / f"org-{apps}.json"
+    state.write_text(json.dumps(doc), encoding="utf-8")
+    desired = work / f"desired-{apps}.yaml"
+    desired.write_text(desired_yaml(doc), encoding="utf-8")
+    del doc
+    emulator = Emulator(state, work / f"emulator-{apps}.log")
+    rows = []
+    try:
+        env = cli_env(work) | {"SF_ACCESS_TOKEN": emulator.token, "REQUESTS_CA_BUNDLE": emulator.ca}
+        org = ["--instance-url", emulator.url, "--parallelism", str(args.parallelism)]
+        runs = [("plan", ["plan", "-d", str(desired), *org, "--detailed-exitcode"], 2)]
+        if do_apply:
+            runs.append(("apply", ["apply", "-d", str(desired), *org, "--auto-approve"], 0))
+        emulator.take_calls()  # start from zero
+        for command, cli_args, expected in runs:
+            profile = args.profile / f"{command}-{apps}.prof" if args.profile else None
+            m = run_cli(cli_args, env, work, profile)
+            calls = emulator.take_calls()
+            # cProfile swallows the CLI's SystemExit, so a profiled run exits 0.
+            if m.code != expected and not (profile is not None and m.code == 0):
+                tail = "\n".join(m.output.splitlines()[-15:])
+                raise SystemExit(f"{command} N={apps} exited {m.code}, not {expected}:\n{tail}")
+            wanted = f"Plan: {apps} apps to change"
+            if command == "plan" and wanted not in m.output:
+                raise SystemExit(f"plan N={apps} did not say {wanted!r}:\n{m.output[-2000:]}")
+            floor = (plan_floor if command == "plan" else apply_floor)(apps, args.parallelism)
+            http = calls.pop("http", 0)
+            rows.append(
+                Row(
+                    command=command,
+                    apps=apps,
+                    calls=calls,
+                    requests=sum(calls.values()),
+                    floor_requests=floor[0],
+                    wall=m.wall,
+                    floor_seconds=floor[1] * args.latency_ms / 1000,
+                    cpu_ms_per_app=m.cpu * 1000 / apps,
+                    peak_mb=m.peak_mb,
+                    http=http,
+                )
+            )
+    finally:
+        emulator.stop()
+    return rows, emulator.cpu_seconds
+
+
+# -- report --------------------------------------------------------------------------------------
+
+SHORT = {
+    "listMetadata": "list",
+    "readMetadata": "read",
+    "updateMetadata": "update",
+    "query": "query",
+}
+
+
+def table(rows: list[Row], command: str) -> list[str]:
+    mine = [r for r in rows if r.command == command]
+    if not mine:
+        return []
+    head = (
+        f"{'N':>6} {'requests':>8} {'floor':>6} {'wall s':>7} {'floor s':>7} {'wall/floor':>10} "
+        f"{'CPU ms/app':>10} {'peak MB':>7}  by operation"
+    )
+    out = [f"{command}:", head]
+    for r in mine:
+        ops = ", ".join(f"{SHORT.get(k, k)} {v}" for k, v in sorted(r.calls.items()))
+        if r.http != r.requests:
+            ops += f" (HTTP requests: {r.http})"
+        ratio = f"{r.ratio:.2f}" if r.ratio is not None else "-"
+        out.append(
+            f"{r.apps:>6} {r.requests:>8} {r.floor_requests:>6} {r.wall:>7.2f} "
+            f"{r.floor_seconds:>7.2f} {ratio:>10} {r.cpu_ms_per_app:>10.3f} {r.peak_mb:>7.1f}  "
+            f"{ops}"
+        )
+    return out
+
+
+def targets(rows: list[Row], latency_ms: int) -> list[tuple[str, bool | None]]:
+    """The project's scale targets; None where this run did not measure the case."""
+    plan = next((r for r in rows if r.command == "plan" and r.apps == TARGET_PLAN_N), None)
+    apply = next((r for r in rows if r.command == "apply" and r.apps == TARGET_APPLY_N), None)
+    slow = latency_ms == TARGET_LATENCY_MS
+    p = f"plan N={TARGET_PLAN_N} @{TARGET_LATENCY_MS} ms"
+    a = f"apply N={TARGET_APPLY_N} @{TARGET_LATENCY_MS} ms"
+    if plan is None or not slow:
+        results: list[tuple[str, bool | None]] = [(f"{p}: all targets", None)]
+    else:
+        results = [
+            (
+                f"{p}: wall {plan.wall:.2f} s <= 1.5 x floor {plan.floor_seconds:.2f} s",
+                plan.wall <= 1.5 * plan.floor_seconds,
+            ),
+            (
+                f"{p}: requests {plan.requests} = floor {plan.floor_requests}",
+                plan.requests == plan.floor_requests,
+            ),
+            (f"{p}: CPU {plan.cpu_ms_per_app:.3f} ms/app <= 1", plan.cpu_ms_per_app <= 1),
+            (f"{p}: peak memory {plan.peak_mb:.1f} MB < 300", plan.peak_mb < 300),
+        ]
+    if apply is None or not slow:
+        results.append((f"{a}: wall <= 1.5 x floor", None))
+    else:
+        results.append(
+            (
+                f"{a}: wall {apply.wall:.2f} s <= 1.5 x floor {apply.floor_seconds:.2f} s",
+                apply.wall <= 1.5 * apply.floor_seconds,
+            )
+        )
+    return results
+
+
+def warm_up(work: Path, parallelism: int) -> Measured:
+    """Plan and apply the ten-app demo org once, unmeasured, so that every module the CLI
+    imports is in the bytecode cache; then measure start-up alone (`reconciler --version`)."""
+    args = argparse.Namespace(latency_ms=0, parallelism=parallelism, profile=None)
+    measure(10, True, args, work)
+    return run_cli(["--version"], cli_env(work), work, None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="500,1000,2000,5000", help="org sizes for plan")
+    parser.add_argument(
+        "--apply-sizes", default="500,1000", help="sizes that also run apply (subset of --sizes)"
+    )
+    parser.add_argument("--latency-ms", type=int, default=50, help="added to every request")
+    parser.add_argument("--parallelism", type=int, default=8, help="passed to the CLI")
+    parser.add_argument("--quick", action="store_true", help="smoke run: N=200, no latency")
+    parser.add_argument("--json", type=Path, help="also write the rows here as JSON")
+    parser.add_argument(
+        "--profile", type=Path, help="run the CLI under cProfile, one .prof per run in this dir"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.apply_sizes, args.latency_ms = "200", "200", 0
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    apply_sizes = {int(s) for s in args.apply_sizes.split(",") if s}
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="reconciler-bench-") as tmp:
+        work = Path(tmp)
+        start = warm_up(work, args.parallelism)
+        for apps in sizes:
+            measured, emulator_cpu = measure(apps, apps in apply_sizes, args, work)
+            for row in measured:
+                row.extra["emulator_cpu_seconds"] = round(emulator_cpu, 3)
+            rows.extend(measured)
+            load = os.getloadavg()[0]
+            print(
+                f"N={apps}: done (emulator process CPU {emulator_cpu:.2f} s; "
+                f"load average {load:.1f} on {os.cpu_count()} CPUs)",
+                file=sys.stderr,
+                flush=True,
+            )
+    print(
+        f"latency {args.latency_ms} ms per request, --parallelism {args.parallelism}; "
+        f"CLI start-up (reconciler --version): {start.wall * 1000:.0f} ms wall, "
+        f"{start.cpu * 1000:.0f} ms CPU, {start.peak_mb:.1f} MB"
+    )
+    if args.profile:
+        print("(profiled under cProfile: times and CPU are inflated)")
+    for command in ("plan", "apply"):
+        lines = table(rows, command)
+        if lines:
+            print()
+            print("\n".join(lines))
+    print()
+    print(f"queries in the floor: {QUERIES} (org id; User, PermissionSet, PermissionSetAssignment)")
+    print("targets:")
+    for text, met in targets(rows, args.latency_ms):
+        verdict = "not measured" if met is None else ("met" if met else "MISSED")
+        print(f"  {text}: {verdict}")
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
