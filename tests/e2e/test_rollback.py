@@ -1,0 +1,199 @@
+"""Backups and rollback: what apply saves before writing, and undoing it field for field."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from .conftest import SHIPPED_DESIRED, policies_of, run, settings_of
+
+YAML = """\
+version: 1
+baseline: []  # the mechanism under test, without baseline remedies
+apps:
+  Billing_Sync:
+    settings:
+      refresh_token_rotation: true
+    policies:
+      session_level: high_assurance
+  Partner_Portal:
+    policies:
+      session_timeout_minutes: 60
+      profiles: [Standard User, Partner Community User]
+  Data_Warehouse_ETL:
+    settings:
+      client_credentials: false
+    policies:
+      client_credentials: false
+"""
+
+
+def _backup_of(result: Any) -> Path:
+    match = re.search(r"^Backup: (\S+) \(undo with", result.stdout, re.M)
+    assert match, result.output
+    path = Path(match.group(1))
+    assert path.is_file()
+    return path
+
+
+def _trimmed(value: Any) -> Any:
+    """The org trims strings on every save (the emulator models it): compare trimmed."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, dict):
+        return {k: _trimmed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_trimmed(v) for v in value]
+    return value
+
+
+def test_backup_is_written_before_writing_without_any_secret(org, desired, own_state_dir):
+    doc = org.load()
+    secrets = [
+        value
+        for components in doc["metadata"].values()
+        for fields in components.values()
+        for key, value in fields.items()
+        if key in ("consumerKey", "consumerSecret", "certificate") and value
+    ]
+    assert len(secrets) >= 20  # the scan below could find them
+    result = run("apply", "-o", org.target, "-d", desired(YAML), "--auto-approve")
+    assert result.exit_code == 0, result.output
+    path = _backup_of(result)
+    assert path.parent == own_state_dir / "backups" / doc["org"]["id"]
+    text = path.read_text()
+    for secret in secrets:
+        assert secret.strip()[:40] not in text
+    assert "BEGIN CERTIFICATE" not in text
+    backup = json.loads(text)
+    assert backup["org_id"] == doc["org"]["id"]
+    assert backup["instance_url"].startswith("https://127.0.0.1:")
+    names = {(c["app"], c["side"]) for c in backup["components"]}
+    assert names == {
+        ("Billing_Sync", "settings"),
+        ("Billing_Sync", "policies"),
+        ("Partner_Portal", "policies"),
+        ("Data_Warehouse_ETL", "settings"),
+        ("Data_Warehouse_ETL", "policies"),
+    }
+    billing = next(
+        c for c in backup["components"] if c["app"] == "Billing_Sync" and c["side"] == "settings"
+    )
+    expected = {
+        k: v
+        for k, v in settings_of(doc, "Billing_Sync").items()
+        if k not in ("consumerKey", "consumerSecret", "certificate")
+    }
+    assert billing["fields"] == expected  # the before-copy, whole, minus secrets
+    assert {
+        "app": "Partner_Portal",
+        "side": "policies",
+        "field": "session_timeout_minutes",
+        "component": "Partner_Portal_oauthPlcy",
+        "before": 120,
+        "after": 60,
+    } in backup["changes"]
+    assert len(backup["changes"]) == 6
+
+
+def test_rollback_restores_the_org_field_for_field(org, desired):
+    before = org.load()
+    applied = run("apply", "-o", org.target, "-d", desired(YAML), "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert org.load()["metadata"] != before["metadata"]
+    backup = _backup_of(applied)
+    undone = run("rollback", backup, "-o", org.target, "--auto-approve")
+    assert undone.exit_code == 0, undone.output
+    assert "Plan: 3 apps to change, 6 fields to change, 2 enabling a flow." in undone.stdout
+    assert "Rollback complete: 3 applied, 0 failed, 0 not attempted." in undone.stdout
+    assert _trimmed(org.load()["metadata"]) == _trimmed(before["metadata"])
+    again = run("rollback", backup, "-o", org.target, "--auto-approve")
+    assert again.exit_code == 0, again.output
+    assert "Nothing to roll back." in again.stdout
+
+
+def test_rollback_leaves_a_field_changed_since_and_says_so(org, desired):
+    applied = run("apply", "-o", org.target, "-d", desired(YAML), "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    backup = _backup_of(applied)
+
+    def someone_edits(doc: dict[str, Any]) -> None:
+        policies_of(doc, "Partner_Portal")["sessionTimeoutInMinutes"] = 45
+
+    org.mutate(someone_edits)
+    undone = run("rollback", backup, "-o", org.target, "--auto-approve")
+    assert undone.exit_code == 0, undone.output
+    assert (
+        "Partner_Portal: policies.session_timeout_minutes is now 45: the apply set it to 60 "
+        "(it was 120); someone changed it since, so the rollback leaves it as it is"
+    ) in undone.stdout
+    after = org.load()
+    assert policies_of(after, "Partner_Portal")["sessionTimeoutInMinutes"] == 45
+    # The app's other rolled-back field, and the other apps, did go back.
+    assert policies_of(after, "Partner_Portal")["commaSeparatedProfile"] == "Standard User"
+    assert policies_of(after, "Billing_Sync")["requiredSessionLevel"] == "STANDARD"
+
+
+def test_rollback_names_the_baseline_control_it_breaks_and_proceeds(org):
+    applied = run("apply", "-o", org.target, "-d", SHIPPED_DESIRED, "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert settings_of(org.load(), "Legacy_Importer")["isClientCredentialsFlowEnabled"] is False
+    undone = run("rollback", _backup_of(applied), "-o", org.target, "--auto-approve")
+    assert undone.exit_code == 0, undone.output
+    assert "This rollback re-enables what the baseline forbids (it proceeds):" in undone.stdout
+    assert re.search(
+        r"^  Legacy_Importer: settings\.client_credentials -> true violates ECA-OAUTH-001 ",
+        undone.stdout,
+        re.M,
+    ), undone.stdout
+    assert re.search(r"^\s+! settings\.client_credentials: false -> true", undone.stdout, re.M)
+    doc = org.load()
+    assert settings_of(doc, "Legacy_Importer")["isClientCredentialsFlowEnabled"] is True
+
+
+def test_rollback_refuses_a_backup_of_another_org(org_file, org, desired):
+    applied = run("apply", "-o", org.target, "-d", desired(YAML), "--auto-approve")
+    backup = _backup_of(applied)
+
+    def other_id(doc: dict[str, Any]) -> None:
+        doc["org"]["id"] = "00D000000000002EAA"
+        for user in doc["sobjects"].get("Organization", []):
+            user["Id"] = "00D000000000002EAA"
+
+    other = org_file(mutate=other_id, name="other.json")
+    before = other.bytes()
+    result = run("rollback", backup, "-o", other.target, "--auto-approve")
+    assert result.exit_code == 1, result.output
+    assert "was made for org 00D000000000001EAA" in result.stderr
+    assert other.bytes() == before
+
+
+def test_rollback_of_a_damaged_backup_is_a_clean_error(org, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "backup_version": "1",
+                "org_id": "00D000000000001EAA",
+                "instance_url": "https://x",
+                "created_at": "2026-01-01T00:00:00+00:00",
+                "baseline": [],
+                "changes": [
+                    {
+                        "app": "A",
+                        "side": "settings",
+                        "field": "client_credentials",
+                        "component": "A_g",
+                        "before": "yes",
+                        "after": True,
+                    }
+                ],
+            }
+        )
+    )
+    result = run("rollback", bad, "-o", org.target, "--auto-approve")
+    assert result.exit_code == 1
+    assert f"{bad}: changes[0].before: allowed: true or false" in result.stderr
+    assert "Traceback" not in result.output
