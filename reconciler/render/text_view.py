@@ -89,7 +89,8 @@ def overview(plan: Plan) -> list[str]:
     if risky:
         out.append("Client credentials stay or become enabled (highest risk first):")
         for app in risky:
-            out += describe_risk(app.name, app.risk)
+            if app.risk is not None:  # always true here; tells the type checker so
+                out += describe_risk(app.name, app.risk)
         out.append("")
     return out
 
