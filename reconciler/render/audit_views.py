@@ -53,6 +53,10 @@ def render_audit_text(report: AuditReport) -> str:
         out.append("Exceptions in force:")
         out += describe_exceptions(accepted)
         out.append("")
+    if report.warnings:
+        out.append("Warnings:")
+        out += [f"  {printable(w)}" for w in report.warnings]
+        out.append("")
     if report.notes:
         out.append("Notes:")
         out += [f"  {printable(n)}" for n in report.notes]
@@ -73,6 +77,7 @@ def render_audit_json(report: AuditReport) -> str:
         "findings": [asdict(f) | {"accepted": f.accepted} for f in report.findings],
         "risks": {name: asdict(r) for name, r in report.risks.items()},
         "notes": report.notes,
+        "warnings": report.warnings,
         "summary": {
             "apps_checked": len(report.apps_checked),
             "violations": len(report.violations),

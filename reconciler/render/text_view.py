@@ -34,10 +34,13 @@ def describe_risk(name: str, risk: RiskContext) -> list[str]:
     user = risk.run_as
     if user is None:
         who = "no run-as user"
+    elif user.found is None:
+        who = f"run as {printable(user.username)} (could not be looked up)"
     elif not user.found:
         who = f"run as {printable(user.username)} (not found)"
     else:
-        traits = ["active" if user.active else "INACTIVE", "API Only" if user.api_only else "UI"]
+        api_only = {True: "API Only", False: "UI", None: "API Only unknown"}[user.api_only]
+        traits = ["active" if user.active else "INACTIVE", api_only]
         who = (
             f"run as {printable(user.username)} ({', '.join(traits)}, "
             f"profile {printable(user.profile)})"

@@ -8,6 +8,7 @@ UNKNOWN, and warn naming the query and the org's message. A request-limit answer
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 from typing import Any
@@ -185,6 +186,19 @@ def test_audit_report_carries_the_warning(make_org):
     looked_up = [r.run_as for r in report.risks.values() if r.run_as is not None]
     assert len(looked_up) == 5 and all(u.found is None for u in looked_up)  # not "not found"
     assert not report.compliant
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_audit_views_show_the_warning_and_say_lookup_failed(make_org, fmt):
+    org = refusing(make_org, "User")
+    result = run("audit", "-o", org.target, "-d", SHIPPED_DESIRED, "--format", fmt)
+    assert result.exit_code == 3, result.output
+    if fmt == "json":
+        assert json.loads(result.stdout)["warnings"] == [warning_for("User", 4)]
+        return
+    assert "Warnings:\n  " + warning_for("User", 4).replace("\n", "\\n") in result.stdout
+    assert "(could not be looked up)" in result.stdout
+    assert "(not found)" not in result.stdout
 
 
 def test_apply_still_applies(make_org):
