@@ -19,6 +19,7 @@ from .controls import BY_ID, Control
 from .desired_model import BaselineConfig, DesiredApp, DesiredState, ExceptionEntry
 from .errors import Issue
 from .model import Finding
+from .yaml_source import cut
 
 
 def selected(config: BaselineConfig) -> list[Control]:
@@ -55,7 +56,7 @@ def check_desired(state: DesiredState, today: date) -> tuple[list[Issue], list[I
                         exc.line,
                         where,
                         f"exception for {exc.control} expires in {days} day(s) "
-                        f"({exc.expires}); owner {exc.owner}",
+                        f"({exc.expires}); owner {cut(exc.owner)}",
                     )
                 )
             if exc.control not in state.baseline.controls:

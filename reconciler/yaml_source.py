@@ -82,7 +82,7 @@ def _repr_pieces(value: Any, limit: int) -> Iterator[str]:
             yield ", " if i else ""
             yield from _repr_pieces(item, limit)
         yield "]"
-    elif isinstance(value, str) and len(value) > limit:
+    elif isinstance(value, str | bytes) and len(value) > limit:
         yield repr(value[: limit + 1])
     else:
         yield repr(value)
@@ -115,6 +115,8 @@ def find_yaml_files(root: Path) -> tuple[list[Path], list[Issue]]:
     a shared folder works; a link back to a folder being walked is reported as a loop.
     """
     if not root.is_dir():
+        if root.exists() and not root.is_file():  # a FIFO would block the read forever
+            return [], [Issue(str(root), None, "", "cannot read: not a regular file")]
         return [root], []
     files: list[Path] = []
     issues: list[Issue] = []

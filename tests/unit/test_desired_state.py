@@ -6,6 +6,7 @@ import ast
 import gc
 import os
 import textwrap
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -284,3 +285,28 @@ def test_desired_state_and_baseline_do_not_import_each_other_both_ways():
     for lower in ("baseline", "desired_model", "yaml_source"):
         assert "desired_state" not in _imports(lower), lower
     assert "baseline" not in _imports("desired_model")
+
+
+def test_long_owner_is_cut_in_the_expiry_warning(tmp_path):
+    owner = "o" * 5000
+    path = write(
+        tmp_path,
+        "version: 1\napps:\n  A:\n    settings: {client_credentials: true}\n"
+        "    policies: {client_credentials: true}\n    exceptions:\n"
+        f"      - {{control: ECA-OAUTH-001, justification: j, owner: {owner},"
+        " expires: 2026-12-01}\n",
+    )
+    (warning,) = load_desired(path, today=TODAY).warnings
+    assert warning.message.endswith(f"owner {'o' * 80}…")
+
+
+def test_fifo_given_as_the_desired_path_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    found: list[list[str]] = []
+    # Opening a FIFO for reading waits for a writer: run it aside, so a regression fails the
+    # test instead of hanging the suite.
+    worker = threading.Thread(target=lambda: found.append(issues(fifo)), daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert found == [[f"{fifo}: cannot read: not a regular file"]]
