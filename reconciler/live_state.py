@@ -43,17 +43,17 @@ def read_live(org: Org, only: Collection[str] | None = None) -> LiveState:
                 app.settings_unreadable = str(exc)
             continue
         for component in components:
-            app = apps.get(component.parent or "")
-            if app is None:
+            owner = apps.get(component.parent or "")
+            if owner is None:
                 continue
-            existing = app.component(side)
+            existing = owner.component(side)
             if existing is not None:
-                app.problems.append(
+                owner.problems.append(
                     f"two {type_name} components name this app ({existing.full_name}, "
                     f"{component.full_name}); remove one in Setup before managing it"
                 )
                 continue
-            setattr(app, side, component)
+            setattr(owner, side, component)
     log.debug("read %d app(s) from org %s", len(apps), org_id)
     return LiveState(org_id=org_id, apps=apps)
 

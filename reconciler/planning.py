@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,7 +45,7 @@ def changed_paths(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return sorted(diff.affected_root_keys, key=lambda p: _ORDER.get(p, len(_ORDER)))
 
 
-def plan_app(wanted: DesiredApp, live: LiveApp | None, controls: list[Control] = ()) -> AppPlan:
+def plan_app(wanted: DesiredApp, live: LiveApp | None, controls: Sequence[Control] = ()) -> AppPlan:
     """Plan one app: its declared fields, plus what the baseline needs where it is silent."""
     plan = AppPlan(wanted.name, listed=wanted.listed)
     if live is None:
