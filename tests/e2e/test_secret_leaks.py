@@ -98,6 +98,10 @@ def test_no_secret_in_any_output_or_written_file_with_debug(secret_world, tmp_pa
         "apply --auto-approve": dbg + ["apply", "-o", b, "-d", SHIPPED_DESIRED, "--auto-approve"],
         "apply failing": dbg + ["apply", "-o", d, "-d", desired_dir, "--auto-approve"],
     }
+    # The two applies run at once against copies of one org (same org id): the second waits
+    # for the first's org lock instead of being refused.
+    for label in ("apply --auto-approve", "apply failing"):
+        first[label] += ["--lock-timeout", "60"]
     procs = {label: start_cli(args, work) for label, args in first.items()}
     results = {label: finish_cli(p) for label, p in procs.items()}
     (work / "export.yaml").write_text(results["export"].stdout)
