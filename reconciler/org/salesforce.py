@@ -36,7 +36,7 @@ from ..model import Component
 from ..redaction import register_secret, scrub
 from . import soap
 from .http import GuardedSession, transport_error
-from .interface import OUTCOME_UNKNOWN, SaveOutcome
+from .interface import OUTCOME_UNKNOWN, TRANSIENT_CODES, SaveOutcome
 from .metadata_xml import component_to_xml, record_to_component
 from .retry import RetryPolicy
 
@@ -275,7 +275,9 @@ class SalesforceOrg:
                 ]
             except OrgError as exc:
                 # A call-level refusal: nothing in this batch was saved.
-                code = exc.code or ("TRANSIENT" if isinstance(exc, TransientOrgError) else "FAULT")
+                code = exc.code or "FAULT"
+                if isinstance(exc, TransientOrgError) and code not in TRANSIENT_CODES:
+                    code = "SERVER_UNAVAILABLE"  # so SaveOutcome.transient lets the applier retry
                 return [SaveOutcome(c.full_name, False, [(code, str(exc))]) for c in batch]
             by_name: dict[str, SaveOutcome] = {}
             for result in answer.findall(soap.md("result")):
