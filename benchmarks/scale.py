@@ -423,7 +423,10 @@ def warm_up(work: Path, parallelism: int, full: bool) -> Measured:
         measure(10, True, args, work)
     else:
         run_cli(["--version"], cli_env(work), work, None)
-    return run_cli(["--version"], cli_env(work), work, None)
+    start = run_cli(["--version"], cli_env(work), work, None)
+    if start.code != 0:
+        raise SystemExit(f"reconciler --version exited {start.code}:\n{start.output[-2000:]}")
+    return start
 
 
 def main(argv: list[str] | None = None) -> int:
