@@ -19,7 +19,6 @@ caller gets an ApplyResult saying per app what the org now holds, never an excep
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from .org.interface import Org, SaveOutcome
 from .org.retry import RetryPolicy
 from .planning import changed_paths
 from .render.values import show
+from .stopping import STOP, StopRequest
 
 log = logging.getLogger(__name__)
 
@@ -57,26 +57,6 @@ SAVE_RETRY = RetryPolicy(attempts=4, max_seconds=60.0, base_delay=0.5)
 HELD = "already held the planned values"
 #: Components per Metadata API call (wire doc §4).
 ONE_CALL = 10
-
-
-class StopRequest:
-    """A process-wide "stop after the call in flight" flag, set by the CLI's signal handlers.
-
-    `active` is true only while an apply is writing: before that nothing has been written, so
-    a signal may abort at once; while writing, the first signal is a polite request checked
-    between calls, and only a second one abandons the call in flight.
-    """
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.active = False
-        self.signum: int | None = None
-
-    def is_set(self) -> bool:
-        return self.event.is_set()
-
-
-STOP = StopRequest()
 
 
 class StalePlanError(PlanFileError):

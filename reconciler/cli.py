@@ -8,40 +8,40 @@ import logging
 import os
 import signal
 import sys
-import tempfile
 import threading
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import api
-from .applying import STOP, ApplyResult
-from .audit import run_audit
 from .errors import ReconcilerError
-from .evidence import write_evidence
-from .locking import org_lock
-from .model import Plan
-from .org.connect import DEFAULT_EMULATOR_STATE
-from .org.connect import connect as open_org
-from .planfile import PlanMismatchError
-from .planfile import read as read_plan_file
-from .planfile import write as write_plan_file
 from .redaction import configure_logging, scrub
-from .render.audit_views import render_audit_json, render_audit_text
-from .render.sarif_view import render_sarif
-from .render.values import printable
-from .rollback import violation_lines
+from .stopping import STOP
+
+if TYPE_CHECKING:
+    from .applying import ApplyResult
+    from .model import Plan
+
+# Everything else is imported inside the command that needs it: `--help` and `validate` never
+# load the org stack (requests, lxml, simple-salesforce) or the planner (DeepDiff).
+DEFAULT_EMULATOR_STATE = Path(".reconciler/emulator-org.json")
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_VIOLATIONS = 0, 1, 2, 3
-AUDIT_RENDERERS = {"text": render_audit_text, "json": render_audit_json, "sarif": render_sarif}
 CONFIRM = "Do you want to perform these actions? Only 'yes' will be accepted:"
 
 
+def _shown(message: str) -> str:
+    """Scrubbed of secrets, control characters escaped line by line (org text inside an
+    error cannot move the cursor or recolour the terminal)."""
+    from .render.values import printable
+
+    return "\n".join(printable(line) for line in scrub(message).split("\n"))
+
+
 def _fail(message: str) -> None:
-    click.echo(f"Error: {scrub(message)}", err=True)
+    click.echo(f"Error: {_shown(message)}", err=True)
     sys.exit(EXIT_ERROR)
 
 
@@ -74,6 +74,7 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 def connect(target: str | None, instance_url: str | None, *, timeout: float) -> Any:
     """open_org with the parallelism and retry options of the current command line."""
+    from .org.connect import connect as open_org
     from .org.retry import RetryPolicy
 
     meta = click.get_current_context().meta
@@ -208,20 +209,9 @@ def _check_writable(path: Path | None) -> None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file and rename, so a reader never sees half a file."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    except OSError as exc:
-        raise ReconcilerError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise ReconcilerError(f"cannot write {path}: {exc.strerror or exc}") from None
+    from .fileio import write_atomic
+
+    write_atomic(path, text)
 
 
 @main.command()
@@ -229,9 +219,11 @@ def _write_atomic(path: Path, text: str) -> None:
 @handle_errors
 def validate(desired: Path) -> None:
     """Check the desired state offline; never touches an org."""
-    state = api.load_desired(desired)
+    from .desired_state import load_desired
+
+    state = load_desired(desired)
     for warning in state.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+        click.echo(f"Warning: {_shown(str(warning))}", err=True)
     click.echo(
         f"Valid: {len(state.apps)} app(s) in {len(state.files)} file(s); baseline "
         f"{', '.join(state.baseline.controls) or '(none)'}, unlisted apps: "
@@ -269,6 +261,9 @@ def plan(
     evidence_dir,
 ):
     """Show what apply would change. Read-only."""
+    from . import api
+    from .planfile import write as write_plan_file
+
     _check_writable(out)
     state = api.load_desired(desired)
     with connect(target, instance_url, timeout=timeout) as org:
@@ -287,10 +282,14 @@ def plan(
 
 def _record(directory: Path | None, command: str, plan, result: dict[str, Any]) -> None:
     if directory is not None:
+        from .evidence import write_evidence
+
         click.echo(f"Evidence: {write_evidence(directory, command, plan, result)}", err=True)
 
 
 def _load_plan_file(path: Path) -> Plan:
+    from .planfile import read as read_plan_file
+
     return read_plan_file(path)
 
 
@@ -352,16 +351,18 @@ lock_timeout_option = click.option(
 @contextlib.contextmanager
 def _locked(org: Any, command: str, timeout: float) -> Iterator[None]:
     """The org's lock for the rest of the run, taken as soon as the org id is known."""
+    from .locking import org_lock
+
     with org_lock(org.org_id, command, timeout, warn=_warn):
         yield
 
 
 def _warn(message: str) -> None:
-    click.echo(f"Warning: {scrub(message)}", err=True)
+    click.echo(f"Warning: {_shown(message)}", err=True)
 
 
 def _note(message: str) -> None:
-    click.echo(scrub(message), err=True)
+    click.echo(_shown(message), err=True)
 
 
 def _confirm(auto_approve: bool, what: str) -> None:
@@ -379,6 +380,8 @@ def _confirm(auto_approve: bool, what: str) -> None:
 
 def _report(result: ApplyResult, what: str = "Apply") -> None:
     """Per app: its state and why; then one summary line. Printed whatever happened."""
+    from .render.values import printable
+
     for r in result.results:
         click.echo(f"  {printable(r.name)}: {r.status}")
         for message in r.messages:
@@ -433,6 +436,9 @@ def apply(
     evidence_dir,
 ):
     """Make the org match the desired state (or apply a saved PLANFILE exactly)."""
+    from . import api
+    from .planfile import PlanMismatchError
+
     if planfile is not None:
         if apps or exclude:
             raise ReconcilerError("--app/--exclude cannot narrow a saved plan; re-run plan instead")
@@ -482,6 +488,10 @@ def rollback(backup, target, instance_url, timeout, auto_approve, lock_timeout, 
     A field someone changed since that apply is reported and left alone. Where the undo
     re-enables what the baseline forbids, the plan names each violation, and proceeds.
     """
+    from . import api
+    from .render.values import printable
+    from .rollback import violation_lines
+
     with (
         connect(target, instance_url, timeout=timeout) as org,
         _locked(org, "rollback", lock_timeout),
@@ -528,16 +538,22 @@ def audit(desired, target, instance_url, timeout, fmt, output):
 
     Exit 0 when compliant, 3 when violations are found, 1 on error.
     """
+    from .audit import run_audit
+    from .desired_state import load_desired
+    from .render.audit_views import render_audit_json, render_audit_text
+    from .render.sarif_view import render_sarif
+
+    renderers = {"text": render_audit_text, "json": render_audit_json, "sarif": render_sarif}
     _check_writable(output)
     if desired is None and Path("desired").exists():
         desired = Path("desired")
         click.echo("Using the desired state in desired/ (pass -d to choose another).", err=True)
-    state = api.load_desired(desired) if desired is not None else None
+    state = load_desired(desired) if desired is not None else None
     for warning in state.warnings if state else []:
-        click.echo(f"Warning: {warning}", err=True)
+        click.echo(f"Warning: {_shown(str(warning))}", err=True)
     with connect(target, instance_url, timeout=timeout) as org:
         report = run_audit(org, state)
-    text = AUDIT_RENDERERS[fmt](report)
+    text = renderers[fmt](report)
     if output:
         _write_atomic(output, text)
         click.echo(f"Wrote the {fmt} report to {output}.", err=True)
@@ -553,6 +569,8 @@ def audit(desired, target, instance_url, timeout, fmt, output):
 @handle_errors
 def export(target, instance_url, timeout, apps):
     """Print desired-state YAML for the live org."""
+    from . import api
+
     with connect(target, instance_url, timeout=timeout) as org:
         click.echo(api.export(org, apps), nl=False)
 
