@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 from . import fields as F
 from .backup import write_backup
+from .diffing import changed_paths
+from .display import show
 from .errors import (
     OrgError,
     PlanFileError,
@@ -37,8 +39,6 @@ from .live_state import LiveState
 from .model import AppPlan, Component, FieldChange, Plan
 from .org.interface import Org, SaveOutcome
 from .org.retry import RetryPolicy
-from .planning import changed_paths
-from .render.values import show
 from .stopping import STOP, StopRequest
 
 log = logging.getLogger(__name__)
@@ -59,31 +59,8 @@ HELD = "already held the planned values"
 ONE_CALL = 10
 
 
-class StalePlanError(PlanFileError):
-    """The org moved since the plan was made; applying it would act on state nobody reviewed."""
-
-
 class _Stopped(Exception):
     """The stop flag was seen between calls."""
-
-
-def stale_reasons(plan: Plan, org_id: str, live: LiveState) -> list[str]:
-    """Why `plan` no longer describes the org (empty when it still does)."""
-    if org_id != plan.org_id:
-        return [f"the plan was made for org {plan.org_id}, but this org is {org_id}"]
-    reasons = []
-    for app in plan.apps:
-        current = live.apps.get(app.name)
-        if current is None:
-            reasons.append(f"{app.name}: no longer in the org")
-            continue
-        now = current.values()
-        for path in changed_paths(app.observed, {p: now.get(p) for p in app.observed}):
-            reasons.append(
-                f"{app.name}: {path} was {show(app.observed[path])} when planned, "
-                f"now {show(now.get(path))}"
-            )
-    return reasons
 
 
 def _phase_of(app: AppPlan, side: F.Side) -> int:

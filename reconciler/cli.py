@@ -35,7 +35,7 @@ CONFIRM = "Do you want to perform these actions? Only 'yes' will be accepted:"
 def _shown(message: str) -> str:
     """Scrubbed of secrets, control characters escaped line by line (org text inside an
     error cannot move the cursor or recolour the terminal)."""
-    from .render.values import printable
+    from .display import printable
 
     return "\n".join(printable(line) for line in scrub(message).split("\n"))
 
@@ -380,7 +380,7 @@ def _confirm(auto_approve: bool, what: str) -> None:
 
 def _report(result: ApplyResult, what: str = "Apply") -> None:
     """Per app: its state and why; then one summary line. Printed whatever happened."""
-    from .render.values import printable
+    from .display import printable
 
     for r in result.results:
         click.echo(f"  {printable(r.name)}: {r.status}")
@@ -489,7 +489,7 @@ def rollback(backup, target, instance_url, timeout, auto_approve, lock_timeout, 
     re-enables what the baseline forbids, the plan names each violation, and proceeds.
     """
     from . import api
-    from .render.values import printable
+    from .display import printable
     from .rollback import violation_lines
 
     with (

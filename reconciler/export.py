@@ -14,8 +14,8 @@ import yaml
 from . import fields as F
 from .baseline import findings
 from .controls import CONTROLS
+from .display import printable, show
 from .live_state import LiveState
-from .render.values import printable, show
 
 
 def _side_block(values: dict[str, Any], side: F.Side, skipped: list[str]) -> dict[str, Any]:

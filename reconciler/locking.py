@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from .backup import safe_name, state_dir
+from .display import printable
 from .errors import ReconcilerError
 from .fileio import write_atomic
-from .render.values import printable
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.2

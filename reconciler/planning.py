@@ -6,12 +6,11 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from . import fields as F
 from .baseline import findings, remedies, selected
 from .controls import BY_ID, Control
 from .desired_state import DesiredApp, DesiredState
+from .diffing import changed_paths
 from .errors import ReconcilerError
 from .live_state import LiveState
 from .model import AppPlan, FieldChange, LiveApp, Plan
@@ -37,12 +36,6 @@ def select_apps(
         for name, app in sorted(desired.apps.items())
         if (not only or name in only) and name not in exclude
     ]
-
-
-def changed_paths(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """Field paths whose values differ; list order is ignored (profiles are a set)."""
-    diff = DeepDiff(before, after, ignore_order=True, ignore_numeric_type_changes=True)
-    return sorted(diff.affected_root_keys, key=lambda p: _ORDER.get(p, len(_ORDER)))
 
 
 def plan_app(wanted: DesiredApp, live: LiveApp | None, controls: Sequence[Control] = ()) -> AppPlan:

@@ -67,7 +67,7 @@ class RiskLookups:
 
 def _short(text: str) -> str:
     """The org's message, length capped. Kept as data: the human views escape control
-    characters when they print it (render/values.py `printable`), JSON escapes its own."""
+    characters when they print it (display.py `printable`), JSON escapes its own."""
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
 
 

@@ -20,11 +20,11 @@ from .applying import _same
 from .backup import Backup
 from .baseline import findings
 from .controls import BY_ID
+from .display import show
 from .errors import ReconcilerError
 from .live_state import LiveState
 from .model import AppPlan, Component, FieldChange, LiveApp, Plan
 from .org.interface import Org
-from .render.values import show
 
 
 def plan_rollback(org: Org, backup: Backup) -> tuple[Plan, LiveState]:

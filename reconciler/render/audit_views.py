@@ -11,9 +11,9 @@ from dataclasses import asdict
 from .. import __version__
 from ..audit import AuditReport
 from ..controls import BY_ID
+from ..display import plural, printable, show
 from ..model import LEVEL_ORDER
 from .text_view import describe_exceptions, describe_risk
-from .values import plural, printable, show
 
 
 def render_audit_text(report: AuditReport) -> str:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 
+from ..display import printable, show
 from ..model import Plan
 from .text_view import summary_line
-from .values import printable, show
 
 #: Characters that Markdown or HTML interpret inline; as entities they only display.
 _MD_ENTITIES = {c: f"&#{ord(c)};" for c in "&<>`|\\*_[]~"}

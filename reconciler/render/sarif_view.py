@@ -24,8 +24,8 @@ from typing import Any
 from .. import __version__
 from ..audit import AuditReport
 from ..controls import BY_ID, CONTROLS
+from ..display import printable, show
 from ..model import Finding
-from .values import printable, show
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"high": "error", "medium": "warning", "low": "note"}

@@ -7,8 +7,8 @@ only line breaks in the output are the ones written here: no name can forge a `P
 
 from __future__ import annotations
 
+from ..display import plural, printable, show
 from ..model import LEVEL_ORDER, AppPlan, Finding, Plan, RiskContext
-from .values import plural, printable, show
 
 ENABLE_MARK = "  # enables an OAuth flow"
 

@@ -13,12 +13,12 @@ import unicodedata
 import pytest
 
 from reconciler.audit import AuditReport
+from reconciler.display import printable, show
 from reconciler.model import LEVEL_ORDER, AppPlan, Plan, RiskContext
 from reconciler.render.audit_views import render_audit_text
 from reconciler.render.markdown_view import md_code, md_text, md_value
 from reconciler.render.sarif_view import sarif_text
 from reconciler.render.text_view import render_text
-from reconciler.render.values import printable, show
 
 BIDI = [0x061C, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
 C0_DEL_C1 = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]

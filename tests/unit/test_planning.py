@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from reconciler.controls import BY_ID
 from reconciler.desired_state import DesiredApp
+from reconciler.diffing import changed_paths
 from reconciler.model import Component, LiveApp
-from reconciler.planning import changed_paths, plan_app
+from reconciler.planning import plan_app
 
 
 def live(settings=None, policies=None, **kw) -> LiveApp:
