@@ -40,7 +40,7 @@ GHOST = "ghost@acme.example" + FORGED_LOW  # a run-as user that does not exist (
 IP_VALUE = "Bypass" + FORGED_PLAN + MARKUP  # an enum value this version does not know
 EVIL_APP = "Evil_App" + FORGED_PLAN + MARKUP  # a whole app with a hostile name
 
-#: How each hostile string must appear: its escaped form (see reconciler.render.values).
+#: How each hostile string must appear: its escaped form (see reconciler.display).
 RUN_AS_SHOWN = r"support.agent@acme.example\nPlan: 0 apps to change."
 PROFILE_SHOWN = r"Standard User\nPlan: 0 apps to change.\x1b[2K\x1b[1A\u202e"
 PERMSET_SHOWN = r"Data_Export_All\x1b[2K\x1b[1A\n  [LOW] Support_Exporter: run as"
