@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,7 +117,16 @@ class Schema:
         return FieldSpec(name, kind, required, many, local, values)
 
 
+_LOCK = threading.Lock()
+
+
 @functools.cache
-def load_schema() -> Schema:
-    """Parse the WSDL once per process."""
+def _schema() -> Schema:
     return Schema()
+
+
+def load_schema() -> Schema:
+    """Parse the WSDL once per process. The lock matters: functools.cache does not stop the
+    eight read workers from each parsing it on their first, simultaneous call."""
+    with _LOCK:
+        return _schema()
