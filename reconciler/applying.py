@@ -224,6 +224,10 @@ class _Run:
             ),
             key=lambda s: (s.phase, s.app.name),
         )
+        #: Each app's steps, so per-app questions cost O(1), not a scan of every step.
+        self.by_app: dict[str, list[_Step]] = {}
+        for step in self.steps:
+            self.by_app.setdefault(step.app.name, []).append(step)
         self.in_flight: list[_Step] = []
         self.result = ApplyResult([])
         #: Steps whose fresh copy the preparing read gave (the first phase writes from it).
@@ -346,11 +350,7 @@ class _Run:
         ready = []
         for step in steps:
             blocker = next(
-                (
-                    s
-                    for s in self.steps
-                    if s.app is step.app and s.phase < phase and s.state != "written"
-                ),
+                (s for s in self.by_app[step.app.name] if s.phase < phase and s.state != "written"),
                 None,
             )
             if blocker is not None:
@@ -491,8 +491,7 @@ class _Run:
 
     def _summarise(self) -> None:
         for app in self.plan.changed_apps:
-            steps = [s for s in self.steps if s.app is app]
-            self.result.results.append(_app_result(app, steps))
+            self.result.results.append(_app_result(app, self.by_app.get(app.name, [])))
 
 
 def unexpected_changes(

@@ -16,7 +16,31 @@ from . import fields as F
 _ORDER = {spec.path: i for i, spec in enumerate(F.CATALOGUE)}
 
 
+_SCALARS = (str, bool, int, float, type(None))
+
+
 def changed_paths(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """Field paths whose values differ; list order is ignored (profiles are a set)."""
-    diff = DeepDiff(before, after, ignore_order=True, ignore_numeric_type_changes=True)
-    return sorted(diff.affected_root_keys, key=lambda p: _ORDER.get(p, len(_ORDER)))
+    """Field paths whose values differ; list order is ignored (profiles are a set).
+
+    Most declared fields are a bool, string or number on both sides, where DeepDiff would
+    only say what `!=` says at a hundred times the cost; it is asked about the rest (lists,
+    mixed numeric types), in one call per pair of maps.
+    """
+    changed = set(before.keys() ^ after.keys())
+    structural: list[str] = []
+    for key in before.keys() & after.keys():
+        a, b = before[key], after[key]
+        if type(a) is type(b) and isinstance(a, _SCALARS):
+            if a != b:
+                changed.add(key)
+        else:
+            structural.append(key)
+    if structural:
+        diff = DeepDiff(
+            {k: before[k] for k in structural},
+            {k: after[k] for k in structural},
+            ignore_order=True,
+            ignore_numeric_type_changes=True,
+        )
+        changed |= set(diff.affected_root_keys)
+    return sorted(changed, key=lambda p: _ORDER.get(p, len(_ORDER)))

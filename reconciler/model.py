@@ -54,18 +54,26 @@ class LiveApp:
     settings_unreadable: str | None = None
     #: Problems that make the app unmanageable (e.g. two policy components claim it).
     problems: list[str] = field(default_factory=list)
+    _values: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _values_key: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 
     def component(self, side: F.Side) -> Component | None:
         return self.settings if side == "settings" else self.policies
 
     def values(self) -> dict[str, Any]:
-        """Every managed field in YAML terms, keyed by field path; absent sides are omitted."""
-        out: dict[str, Any] = {}
-        for side in ("settings", "policies"):
-            comp = self.component(side)
-            if comp is not None:
-                out.update(F.decode_component(side, comp.fields))
-        return out
+        """Every managed field in YAML terms, keyed by field path; absent sides are omitted.
+
+        Decoded once per pair of components (planning, risk and export all ask), and handed
+        out as a copy so no caller can change another's view."""
+        key = (id(self.settings), id(self.policies))
+        if self._values_key != key:
+            out: dict[str, Any] = {}
+            for side in ("settings", "policies"):
+                comp = self.component(side)
+                if comp is not None:
+                    out.update(F.decode_component(side, comp.fields))
+            self._values, self._values_key = out, key
+        return dict(self._values)
 
 
 @dataclass(frozen=True)
