@@ -30,7 +30,7 @@ def changed_paths(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     structural: list[str] = []
     for key in before.keys() & after.keys():
         a, b = before[key], after[key]
-        if type(a) is type(b) and isinstance(a, _SCALARS):
+        if (type(a) is type(b) and isinstance(a, _SCALARS)) or a is None or b is None:
             if a != b:
                 changed.add(key)
         else:

@@ -204,10 +204,16 @@ class SalesforceOrg:
 
             return lambda: self._soap_read("listMetadata", build)
 
+        type_tag, name_tag = soap.md("type"), soap.md("fullName")
         for answer in self._parallel([listing(g) for g in groups]):
-            for result in answer.findall(soap.md("result")):
-                type_name = result.findtext(soap.md("type"))
-                full_name = result.findtext(soap.md("fullName"))
+            for result in answer.iterchildren(soap.md("result")):
+                # Only two of a FileProperties' dozen children matter: one pass, no XPath.
+                type_name = full_name = None
+                for child in result:
+                    if child.tag == type_tag:
+                        type_name = child.text
+                    elif child.tag == name_tag:
+                        full_name = child.text
                 if not type_name or not full_name:
                     raise IncompleteResponse("listMetadata: a result has no type or fullName")
                 if type_name in found:
