@@ -56,10 +56,8 @@ FAILED = Expect("failed", NONE)
 
 #: Product bug found by this matrix (see truncate-update / malformed-update).
 GARBLED_WRITE_ANSWER = (
-    "BUG: an updateMetadata answer that arrives truncated or garbled is taken as 'nothing "
-    "saved' (SalesforceOrg.update maps IncompleteResponse to a FAULT SaveOutcome), so the app "
-    "is reported failed and its other side is not attempted, while the org did save the "
-    "call; it should be in doubt and settled by a re-read, like a lost answer"
+    "BUG: a truncated/garbled updateMetadata answer is reported as failed (nothing saved) "
+    "though the org saved the call; it should be in doubt and settled by a re-read"
 )
 #: The checks such a wrong outcome fails (the unmanaged-field check still holds).
 WRONG_OUTCOME = (
