@@ -35,7 +35,7 @@ from ..errors import (
 from ..model import Component
 from ..redaction import register_secret, scrub
 from . import soap
-from .http import GuardedSession, transport_error
+from .http import GuardedSession, RedirectRefused, transport_error
 from .interface import OUTCOME_UNKNOWN, TRANSIENT_CODES, SaveOutcome
 from .metadata_xml import component_to_xml, record_to_component
 from .retry import RetryPolicy
@@ -275,6 +275,14 @@ class SalesforceOrg:
                 answer = self._with_session(once)
             except (RequestLimitExceeded, SessionExpired):
                 raise
+            except IncompleteResponse as exc:
+                if isinstance(exc, RedirectRefused):
+                    refused = [("REDIRECT_REFUSED", str(exc))]
+                    return [SaveOutcome(c.full_name, False, refused) for c in batch]
+                # The org answered, but the answer cannot be read: it may have saved the
+                # batch. In doubt, like a lost answer; the applier settles it by re-reading.
+                doubt = [(OUTCOME_UNKNOWN, str(exc))]
+                return [SaveOutcome(c.full_name, False, doubt) for c in batch]
             except OutcomeUnknown as exc:
                 return [
                     SaveOutcome(c.full_name, False, [(OUTCOME_UNKNOWN, str(exc))]) for c in batch

@@ -54,20 +54,6 @@ APPLIED = Expect("applied", BOTH)
 FAILED = Expect("failed", NONE)
 
 
-#: Product bug found by this matrix (see truncate-update / malformed-update).
-GARBLED_WRITE_ANSWER = (
-    "BUG: a truncated/garbled updateMetadata answer is reported as failed (nothing saved) "
-    "though the org saved the call; it should be in doubt and settled by a re-read"
-)
-#: The checks such a wrong outcome fails (the unmanaged-field check still holds).
-WRONG_OUTCOME = (
-    "test_exit_codes_and_clean_output",
-    "test_report_names_each_app_state",
-    "test_planned_fields_hold_before_or_after_never_a_third",
-    "test_next_plan_shows_exactly_the_unfinished_work",
-)
-
-
 @dataclass(frozen=True)
 class Scenario:
     """One fault, where it strikes, and what plan and apply must do about it.
@@ -246,8 +232,6 @@ SCENARIOS: tuple[Scenario, ...] = (
         # The org saved the call; an unreadable answer leaves the outcome in doubt, which a
         # re-read settles (as for a lost answer).
         {app: APPLIED for app in APPS},
-        xfail=GARBLED_WRITE_ANSWER,
-        xfail_checks=WRONG_OUTCOME,
     ),
     Scenario(
         "malformed-update",
@@ -257,8 +241,6 @@ SCENARIOS: tuple[Scenario, ...] = (
         0,
         0,
         {app: APPLIED for app in APPS},
-        xfail=GARBLED_WRITE_ANSWER,
-        xfail_checks=WRONG_OUTCOME,
     ),
     Scenario(
         "session-any",
