@@ -75,18 +75,26 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 def connect(target: str | None, instance_url: str | None, *, timeout: float) -> Any:
     """open_org with the parallelism and retry options of the current command line."""
     from .org.connect import connect as open_org
-    from .org.retry import RetryPolicy
 
     meta = click.get_current_context().meta
-    retry = RetryPolicy(
-        attempts=meta.get("org.retries", DEFAULT_RETRIES) + 1,
-        max_seconds=meta.get("org.retry_max_seconds", DEFAULT_RETRY_SECONDS),
-    )
+    retry = _retry_policy()
     parallelism = meta.get("org.parallelism", DEFAULT_PARALLELISM)
     return open_org(target, instance_url, timeout=timeout, parallelism=parallelism, retry=retry)
 
 
 DEFAULT_PARALLELISM, DEFAULT_RETRIES, DEFAULT_RETRY_SECONDS = 8, 3, 60.0
+
+
+def _retry_policy() -> Any:
+    """The --retries/--retry-max-seconds policy: reads use it, and so do the applier's retries
+    of a save that failed transiently (each re-read first)."""
+    from .org.retry import RetryPolicy
+
+    meta = click.get_current_context().meta
+    return RetryPolicy(
+        attempts=meta.get("org.retries", DEFAULT_RETRIES) + 1,
+        max_seconds=meta.get("org.retry_max_seconds", DEFAULT_RETRY_SECONDS),
+    )
 
 
 def org_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -108,8 +116,9 @@ def org_options(func: Callable[..., Any]) -> Callable[..., Any]:
         expose_value=False,
         callback=_remember,
         help="Retries of a read (list, read, query) after a connection error, timeout, HTTP "
-        "502/503/504 or UNABLE_TO_LOCK_ROW/SERVER_UNAVAILABLE, with exponential backoff and "
-        "jitter. REQUEST_LIMIT_EXCEEDED is never retried.",
+        "502/503/504 or UNABLE_TO_LOCK_ROW/SERVER_UNAVAILABLE, and of a save that failed the "
+        "same way (re-read first), with exponential backoff and jitter. "
+        "REQUEST_LIMIT_EXCEEDED is never retried.",
     )(func)
     func = click.option(
         "--retry-max-seconds",
@@ -118,7 +127,7 @@ def org_options(func: Callable[..., Any]) -> Callable[..., Any]:
         show_default=True,
         expose_value=False,
         callback=_remember,
-        help="Give up retrying one call after this long, waits included.",
+        help="Give up retrying one call (or one save) after this long, waits included.",
     )(func)
     func = click.option(
         "--timeout",
@@ -453,7 +462,9 @@ def apply(
             _locked(org, "apply", lock_timeout),
         ):
             try:
-                the_plan, result = api.apply_saved(org, saved, state, notify=_note)
+                the_plan, result = api.apply_saved(
+                    org, saved, state, notify=_note, policy=_retry_policy()
+                )
             except PlanMismatchError as exc:
                 raise PlanMismatchError(f"{planfile}: {exc}") from None
     else:
@@ -470,7 +481,7 @@ def apply(
                 _record(evidence_dir, "apply", the_plan, {"ok": True, "apps": []})
                 return
             _confirm(auto_approve, "apply")
-            result = api.apply(org, the_plan, live, notify=_note)
+            result = api.apply(org, the_plan, live, notify=_note, policy=_retry_policy())
     _finish("apply", the_plan, result, evidence_dir)
 
 
@@ -511,7 +522,7 @@ def rollback(backup, target, instance_url, timeout, auto_approve, lock_timeout, 
             _record(evidence_dir, "rollback", the_plan, {"ok": True, "apps": []})
             return
         _confirm(auto_approve, "roll back")
-        result = api.apply(org, the_plan, live, notify=_note)
+        result = api.apply(org, the_plan, live, notify=_note, policy=_retry_policy())
     _finish("rollback", the_plan, result, evidence_dir)
 
 

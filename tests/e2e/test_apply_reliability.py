@@ -204,6 +204,33 @@ def test_a_save_error_that_persists_fails_after_bounded_retries(org_file, desire
     assert policies_of(org.load(), "Partner_Portal")["sessionTimeoutInMinutes"] == 120
 
 
+@pytest.mark.parametrize(("retries", "attempts"), [("0", None), ("1", "2")])
+def test_save_retries_follow_the_retries_option(org_file, desired, retries, attempts):
+    org = org_file(
+        mutate=with_faults(
+            {
+                "op": "updateMetadata",
+                "match": COMPONENTS["Partner_Portal"][1],
+                "kind": "save_error",
+                "statusCode": "UNABLE_TO_LOCK_ROW",
+                "message": "unable to obtain exclusive access to this record",
+                "times": None,
+            }
+        )
+    )
+    result = run(
+        "apply", "-o", org.target, "-d", desired(YAML), "--auto-approve", "--retries", retries
+    )
+    assert result.exit_code == 1, result.output
+    portal = block(result.stdout, "Partner_Portal")
+    assert portal[0] == "Partner_Portal: failed"
+    failure = next(m for m in portal if "UNABLE_TO_LOCK_ROW" in m)
+    if attempts is None:
+        assert "attempts" not in failure, failure  # --retries 0: one try, no retry
+    else:
+        assert f"(after {attempts} attempts)" in failure, failure
+
+
 def test_a_lost_answer_is_settled_as_applied_by_a_re_read(org_file, desired):
     org = org_file(
         mutate=with_faults(
