@@ -188,8 +188,13 @@ def assess(
             if risk.level == UNKNOWN
             and failure in lookups.gaps.get(targets[name][0].get("policies.run_as") or "", [])
         ]
+        what = (
+            f"risk lookups skipped: {failure.error}"
+            if failure.skipped
+            else f"risk lookup failed: query on {failure.query}: {failure.error}"
+        )
         warnings.append(
-            f"risk lookup failed: query on {failure.query}: {failure.error}; "
+            f"{what}; "
             + (f"risk of {len(hit)} app(s) is unknown" if hit else "no app's risk depends on it")
         )
     return risks, warnings

@@ -24,7 +24,7 @@ from typing import Any
 
 from .errors import IncompleteResponse, OrgError, RequestLimitExceeded, SessionExpired
 from .model import RunAsUser
-from .org.interface import Org
+from .org.interface import NO_USERS, Org
 
 #: Permissions that make a run-as user's token an admin's token.
 POWERS = {
@@ -48,6 +48,8 @@ class LookupFailure:
 
     query: str  # "User" | "PermissionSet" | "PermissionSetAssignment"
     error: str
+    #: The org has nothing to look up (a source folder has no users): a note, not a refusal.
+    skipped: bool = False
 
 
 @dataclass
@@ -88,7 +90,7 @@ def _query(
     except _FATAL:
         raise
     except OrgError as exc:
-        failures.append(LookupFailure(sobject, _short(str(exc))))
+        failures.append(LookupFailure(sobject, _short(str(exc)), skipped=exc.code == NO_USERS))
         return None
 
 

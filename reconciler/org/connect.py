@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ReconcilerError
 from .http import GuardedSession
+from .interface import Org
 from .retry import RetryPolicy
 from .salesforce import API_VERSION, DEFAULT_PARALLELISM, SalesforceOrg
 
@@ -63,7 +64,7 @@ def connect(
     timeout: float = 60.0,
     parallelism: int = DEFAULT_PARALLELISM,
     retry: RetryPolicy | None = None,
-) -> Iterator[SalesforceOrg]:
+) -> Iterator[Org]:
     """Yield an open Org; an in-process emulator is stopped when the block ends."""
     options: dict[str, Any] = {
         "api_version": api_version,
@@ -85,6 +86,13 @@ def connect(
         # pasted token cannot be renewed, so there is no relogin: expiry stops the run cleanly.
         session = GuardedSession(pool_size=parallelism)
         yield SalesforceOrg(normalise_instance_url(instance_url), token, session, **options)
+        return
+    if target and target.startswith("source:"):
+        from .source import SourceOrg  # lazily: only a source folder needs it
+
+        if not target[len("source:") :]:
+            raise ReconcilerError("-o source:PATH needs a folder, e.g. -o source:force-app")
+        yield SourceOrg(Path(target[len("source:") :]))
         return
     if not target:
         raise ReconcilerError("no org given: use -o emulator[:STATE_FILE] or --instance-url URL")

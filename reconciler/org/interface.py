@@ -21,6 +21,9 @@ from ..model import Component
 TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "CONNECTION_FAILED"})
 #: The answer to a write was lost (timeout or connection dropped after sending).
 OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
+#: OrgError code of `query` on an org that has no users to look up (a source folder): the risk
+#: lookup reports it as skipped, not as a refusal.
+NO_USERS = "NO_USERS"
 
 
 @dataclass(frozen=True)
