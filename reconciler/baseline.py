@@ -76,8 +76,7 @@ def check_desired(state: DesiredState, today: date) -> tuple[list[Issue], list[I
                 first = broken[0]
                 errors.append(
                     Issue(
-                        app.file,
-                        app.lines.get(first.path, app.line),
+                        *app.where(first.path),
                         f"apps.{app.name}.{first.path}",
                         f"violates {control.id} ({control.title}): "
                         f"{first.path} is {_show(app.values[first.path])}. Comply, or "
@@ -144,8 +143,8 @@ def findings(
                         "ticket": exc.ticket,
                         "expires": exc.expires.isoformat(),
                     },
-                    file=desired.file if desired else None,
-                    line=desired.lines.get(req.path, desired.line) if desired else None,
+                    file=desired.where(req.path)[0] if desired else None,
+                    line=desired.where(req.path)[1] if desired else None,
                 )
             )
     return out

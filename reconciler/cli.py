@@ -168,9 +168,11 @@ desired_option = click.option(
     "-d",
     "--desired",
     type=click.Path(path_type=Path),
-    default=Path("desired"),
+    multiple=True,
+    default=[Path("desired")],
     show_default=True,
-    help="Desired-state YAML file or folder.",
+    help="Desired-state YAML file or folder. Repeat to layer folders (e.g. -d desired/base "
+    "-d desired/prod): later ones override earlier ones key by key.",
 )
 
 
@@ -455,7 +457,7 @@ def apply(
         state = api.load_desired(desired)
         click.echo(
             f"Checking saved plan {planfile} ({len(saved.changes)} field change(s)) against "
-            f"{desired} and the org."
+            f"{', '.join(map(str, desired))} and the org."
         )
         with (
             connect(target, instance_url, timeout=timeout) as org,
@@ -531,8 +533,9 @@ def rollback(backup, target, instance_url, timeout, auto_approve, lock_timeout, 
     "-d",
     "--desired",
     type=click.Path(path_type=Path),
-    default=None,
-    help="Desired state for baseline, exceptions and locations [default: desired/ if present].",
+    multiple=True,
+    help="Desired state for baseline, exceptions and locations [default: desired/ if present]. "
+    "Repeat to layer folders, as for plan.",
 )
 @org_options
 @click.option(
@@ -556,10 +559,10 @@ def audit(desired, target, instance_url, timeout, fmt, output):
 
     renderers = {"text": render_audit_text, "json": render_audit_json, "sarif": render_sarif}
     _check_writable(output)
-    if desired is None and Path("desired").exists():
-        desired = Path("desired")
+    if not desired and Path("desired").exists():
+        desired = (Path("desired"),)
         click.echo("Using the desired state in desired/ (pass -d to choose another).", err=True)
-    state = load_desired(desired) if desired is not None else None
+    state = load_desired(desired) if desired else None
     for warning in state.warnings if state else []:
         click.echo(f"Warning: {_shown(str(warning))}", err=True)
     with connect(target, instance_url, timeout=timeout) as org:

@@ -54,6 +54,13 @@ class DesiredApp:
     exceptions: list[ExceptionEntry] = field(default_factory=list)
     #: False for a stand-in built for an org app that the YAML does not list.
     listed: bool = True
+    #: field path -> file it came from, where that is not `file` (an overlay layer, `-d` given
+    #: more than once, set it); `where()` pairs it with the line.
+    path_files: dict[str, str] = field(default_factory=dict)
+
+    def where(self, path: str) -> tuple[str, int]:
+        """(file, line) that declared `path`: errors and SARIF must point at the layer that won."""
+        return self.path_files.get(path, self.file), self.lines.get(path, self.line)
 
     def exception_for(self, control: str) -> ExceptionEntry | None:
         return next((e for e in self.exceptions if e.control == control), None)

@@ -9,7 +9,10 @@ from __future__ import annotations
 import contextlib
 import difflib
 import hashlib
+import os
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -61,6 +64,12 @@ class _Validator:
         self.file = display
         self.issues: list[Issue] = []
         self.found_baseline: BaselineConfig | None = None
+        #: Baseline keys this file declares validly: key -> (value, line). An overlay layer
+        #: replaces only these, key by key.
+        self.baseline_keys: dict[str, tuple[Any, int]] = {}
+        #: App name -> field paths that came from this file's `defaults:` (not the app's own
+        #: keys): in an overlay an app's own key from any layer wins over a default.
+        self.defaulted: dict[str, set[str]] = {}
 
     def issue(self, line: int | None, key: str, message: str) -> None:
         # A key path embeds user-chosen names; a megabyte-long one must not fill the terminal.
@@ -195,7 +204,7 @@ class _Validator:
                 app.values[path], app.lines[path] = value, default_lines[path]
             app.values.update(values)
             app.lines.update(lines)
-            self.cross_checks(app)
+            self.defaulted[name] = set(default_values) - set(values)
             apps.append(app)
         return apps
 
@@ -295,6 +304,7 @@ class _Validator:
                             + ", ".join(CONTROLS_BY_ID),
                         )
                 config.controls = tuple(c for c in raw if c in CONTROLS_BY_ID)
+                self.baseline_keys["baseline"] = (config.controls, data.line_of("baseline"))
         if "unlisted" in data:
             if data["unlisted"] not in UNLISTED_MODES:
                 self.issue(
@@ -305,6 +315,7 @@ class _Validator:
                 )
             else:
                 config.unlisted = data["unlisted"]
+                self.baseline_keys["unlisted"] = (config.unlisted, data.line_of("unlisted"))
         if "exception_warning_days" in data:
             days = data["exception_warning_days"]
             if not isinstance(days, int) or isinstance(days, bool) or days < 0:
@@ -315,94 +326,238 @@ class _Validator:
                 )
             else:
                 config.exception_warning_days = days
+                self.baseline_keys["exception_warning_days"] = (
+                    days,
+                    data.line_of("exception_warning_days"),
+                )
         return config
 
-    def cross_checks(self, app: DesiredApp) -> None:
-        """Rules that span fields; checked after defaults are merged, as the org would see them."""
-        cc = app.values.get("policies.client_credentials")
-        if cc is False and "policies.run_as" in app.values:
-            self.issue(
-                app.lines["policies.run_as"],
-                f"apps.{app.name}.policies.run_as",
+
+def cross_checks(app: DesiredApp) -> list[Issue]:
+    """Rules that span fields; checked once every layer is merged, as the org would see them
+    (a base layer's run_as and an org layer's `client_credentials: false` do conflict)."""
+    issues: list[Issue] = []
+    cc = app.values.get("policies.client_credentials")
+    if cc is False and "policies.run_as" in app.values:
+        issues.append(
+            Issue(
+                *app.where("policies.run_as"),
+                cut(f"apps.{app.name}.policies.run_as", 2 * SHOWN_CHARS),
                 "run_as is set while policies.client_credentials is false; remove run_as "
                 "or enable the flow",
             )
-        policy = app.values.get("policies.refresh_token.policy")
-        if policy in ("specific_lifetime", "specific_inactivity"):
-            for child in ("period", "unit"):
-                if f"policies.refresh_token.{child}" not in app.values:
-                    self.issue(
-                        app.lines["policies.refresh_token.policy"],
-                        f"apps.{app.name}.policies.refresh_token.{child}",
+        )
+    policy = app.values.get("policies.refresh_token.policy")
+    if policy in ("specific_lifetime", "specific_inactivity"):
+        for child in ("period", "unit"):
+            if f"policies.refresh_token.{child}" not in app.values:
+                issues.append(
+                    Issue(
+                        *app.where("policies.refresh_token.policy"),
+                        cut(f"apps.{app.name}.policies.refresh_token.{child}", 2 * SHOWN_CHARS),
                         f"required when refresh_token.policy is {policy}",
                     )
+                )
+    return issues
 
 
-def load_desired(path: str | Path, today: date | None = None) -> DesiredState:
-    """Load and validate a file or folder; DesiredStateError lists every issue found.
+DesiredPaths = str | Path | Sequence[str | Path]
 
-    Anything that cannot be read (a file, a folder, a broken link) is an issue like any other:
-    the run stops rather than going on without what it might have held."""
-    root = Path(path)
-    if not root.exists():
-        raise DesiredStateError([Issue(str(path), None, "", "no such file or folder")])
-    files, issues = find_yaml_files(root)
-    if not files and not issues:
-        raise DesiredStateError([Issue(str(path), None, "", "no *.yaml or *.yml files found")])
-    apps: dict[str, DesiredApp] = {}
-    baseline: BaselineConfig | None = None
-    digest = hashlib.sha256()
-    file_digests: dict[str, str] = {}
+
+@dataclass
+class _Layer:
+    """What one `-d` folder (or file) declares, validated file by file."""
+
+    apps: dict[str, DesiredApp] = field(default_factory=dict)
+    #: App name -> paths that came from `defaults:` rather than the app's own keys.
+    defaulted: dict[str, set[str]] = field(default_factory=dict)
+    #: Baseline key -> (value, file, line).
+    baseline: dict[str, tuple[Any, str, int]] = field(default_factory=dict)
+    #: File and line of the first baseline key seen in this layer (for "declared twice").
+    baseline_at: tuple[str, int] | None = None
+
+
+def _layer_name(root: Path, file: Path, layered: bool) -> str:
+    """The file's name in digests: relative to its root, so `-d desired` and `-d ./desired`
+    agree; with several layers prefixed by the root as given (normalised), so the same file
+    name in two layers stays two entries."""
+    rel = file.relative_to(root).as_posix() if root.is_dir() else file.name
+    if not layered:
+        return rel
+    prefix = Path(os.path.normpath(root)).as_posix()
+    return f"{prefix}/{rel}" if root.is_dir() else prefix
+
+
+def _read_layer(
+    root: Path,
+    files: list[Path],
+    layered: bool,
+    digest: Any,
+    file_digests: dict[str, str],
+    issues: list[Issue],
+) -> _Layer:
+    """Validate each file of one layer; within a layer an app or a baseline key may be
+    declared once (as before overlays existed)."""
+    layer = _Layer()
     for file in files:
         display = str(file)
-        # Relative names, so `-d desired` and `-d ./desired` give the same digest.
-        rel = file.relative_to(root).as_posix() if root.is_dir() else file.name
-        digest.update(rel.encode() + b"\0")
+        name = _layer_name(root, file, layered)
+        digest.update(name.encode() + b"\0")
         raw, read_issues = read_source(file, display)
         issues.extend(read_issues)
         if raw is None:
             continue
         digest.update(raw)
-        file_digests[rel] = hashlib.sha256(raw).hexdigest()
+        file_digests[name] = hashlib.sha256(raw).hexdigest()
         data, load_issues = parse_bytes(raw, display)
         issues.extend(load_issues)
         if load_issues and data is None:
             continue
         validator = _Validator(display)
         for app in validator.document(data):
-            if app.name in apps:
-                first = apps[app.name]
+            if app.name in layer.apps:
+                first = layer.apps[app.name]
                 validator.issue(
                     app.line,
                     f"apps.{app.name}",
-                    f"app declared twice (also in {first.file}:{first.line})",
+                    f"app declared twice in one layer (also in {first.file}:{first.line})",
                 )
             else:
-                apps[app.name] = app
+                layer.apps[app.name] = app
+                layer.defaulted[app.name] = validator.defaulted.get(app.name, set())
         if validator.found_baseline is not None:
-            if baseline is not None:
+            if layer.baseline_at is not None:
                 validator.issue(
                     validator.found_baseline.line,
                     "baseline",
-                    f"baseline settings declared twice (also in {baseline.file}:"
-                    f"{baseline.line}); keep them in one file",
+                    f"baseline settings declared twice (also in {layer.baseline_at[0]}:"
+                    f"{layer.baseline_at[1]}); keep them in one file",
                 )
             else:
-                baseline = validator.found_baseline
+                layer.baseline_at = (display, validator.found_baseline.line)
+                for key, (value, line) in validator.baseline_keys.items():
+                    layer.baseline[key] = (value, display, line)
         issues.extend(validator.issues)
+    return layer
+
+
+def _overlay_app(
+    merged: DesiredApp, own: dict[str, bool], app: DesiredApp, defaulted: set[str]
+) -> None:
+    """Lay `app` (a later layer) over `merged`, field by field.
+
+    A later layer's value replaces an earlier one, except that a value from the later file's
+    `defaults:` never replaces one the app declared itself in an earlier layer: defaults fill
+    gaps, they do not override (the same rule as inside one file)."""
+    for path, value in app.values.items():
+        is_own = path not in defaulted
+        if is_own or not own.get(path, False):
+            merged.values[path] = value
+            merged.lines[path] = app.lines[path]
+            merged.path_files[path] = app.file
+            own[path] = is_own
+    by_control = {e.control: i for i, e in enumerate(merged.exceptions)}
+    for entry in app.exceptions:
+        if entry.control in by_control:
+            merged.exceptions[by_control[entry.control]] = entry
+        else:
+            merged.exceptions.append(entry)
+
+
+def _merge_layers(layers: list[_Layer]) -> tuple[dict[str, DesiredApp], BaselineConfig | None]:
+    """Later layers override earlier ones key by key: apps field by field, exceptions by
+    control, baseline settings key by key."""
+    apps: dict[str, DesiredApp] = {}
+    own: dict[str, dict[str, bool]] = {}
+    baseline_keys: dict[str, tuple[Any, str, int]] = {}
+    for layer in layers:
+        for name, app in layer.apps.items():
+            defaulted = layer.defaulted.get(name, set())
+            if name not in apps:
+                apps[name] = app
+                own[name] = {path: path not in defaulted for path in app.values}
+            else:
+                _overlay_app(apps[name], own[name], app, defaulted)
+        baseline_keys.update(layer.baseline)
+    if not any(layer.baseline_at for layer in layers):
+        return apps, None
+    # Where the baseline "is" (SARIF points there): the layer that chose the controls, else the
+    # last layer that declared any baseline setting.
+    if "baseline" in baseline_keys:
+        file, line = baseline_keys["baseline"][1:]
+    else:
+        file, line = next(layer.baseline_at for layer in reversed(layers) if layer.baseline_at)
+    config = BaselineConfig(DEFAULT_BASELINE, file=file, line=line)
+    if "baseline" in baseline_keys:
+        config.controls = baseline_keys["baseline"][0]
+    if "unlisted" in baseline_keys:
+        config.unlisted = baseline_keys["unlisted"][0]
+    if "exception_warning_days" in baseline_keys:
+        config.exception_warning_days = baseline_keys["exception_warning_days"][0]
+    return apps, config
+
+
+def _roots(path: DesiredPaths) -> list[Path]:
+    return [Path(path)] if isinstance(path, str | Path) else [Path(p) for p in path]
+
+
+def load_desired(path: DesiredPaths, today: date | None = None) -> DesiredState:
+    """Load and validate a file or folder, or several as layers; DesiredStateError lists every
+    issue found.
+
+    Several paths (`-d base -d prod`) are layers: each is validated file by file, then later
+    layers override earlier ones key by key (see `_merge_layers`). The digests cover every
+    layer's files, in layer order, so a saved plan notices a change in any of them.
+
+    Anything that cannot be read (a file, a folder, a broken link) is an issue like any other:
+    the run stops rather than going on without what it might have held."""
+    roots = _roots(path)
+    if not roots:
+        raise DesiredStateError([Issue("-d", None, "", "no desired-state file or folder given")])
+    layered = len(roots) > 1
+    issues: list[Issue] = []
+    seen: dict[Path, Path] = {}
+    found: list[tuple[Path, list[Path]]] = []
+    for root in roots:
+        if not root.exists():
+            issues.append(Issue(str(root), None, "", "no such file or folder"))
+            continue
+        same = seen.get(root.resolve())
+        if same is not None:
+            issues.append(Issue(str(root), None, "", f"given twice as -d (also as {same})"))
+            continue
+        seen[root.resolve()] = root
+        files, find_issues = find_yaml_files(root)
+        issues.extend(find_issues)
+        if not files and not find_issues:
+            issues.append(Issue(str(root), None, "", "no *.yaml or *.yml files found"))
+        found.append((root, files))
+    if issues and not any(files for _, files in found):
+        raise DesiredStateError(issues)
+    digest = hashlib.sha256()
+    file_digests: dict[str, str] = {}
+    layers = []
+    for index, (root, files) in enumerate(found):
+        if layered:  # a file moved from one layer to another changes what it overrides
+            digest.update(f"layer {index}\0".encode())
+        layers.append(_read_layer(root, files, layered, digest, file_digests, issues))
+    apps, baseline = _merge_layers(layers)
+    all_files = [f for _, files in found for f in files]
     state = DesiredState(
         apps=apps,
-        files=[str(f) for f in files],
+        files=[str(f) for f in all_files],
         digest=digest.hexdigest(),
         file_digests=file_digests,
     )
     if baseline is not None:
         state.baseline = baseline
+    for app in apps.values():
+        issues.extend(cross_checks(app))
     if not issues:
         problems, state.warnings = check_desired(state, today or date.today())
         issues.extend(problems)
     if issues:
-        order = {name: i for i, name in enumerate(str(f) for f in files)}
+        order = {name: i for i, name in enumerate(str(f) for f in all_files)}
         issues.sort(key=lambda i: (order.get(i.file, -1), i.line or 0))
         raise DesiredStateError(issues)
     return state
