@@ -84,8 +84,10 @@ def connect(
             )
         # trust_env stays on: REQUESTS_CA_BUNDLE and proxies are honoured for real orgs. A
         # pasted token cannot be renewed, so there is no relogin: expiry stops the run cleanly.
+        url = normalise_instance_url(instance_url)
         session = GuardedSession(pool_size=parallelism)
-        yield SalesforceOrg(normalise_instance_url(instance_url), token, session, **options)
+        session.adopt_environment(url)
+        yield SalesforceOrg(url, token, session, **options)
         return
     if target and target.startswith("source:"):
         from .source import SourceOrg  # lazily: only a source folder needs it

@@ -13,7 +13,7 @@ GuardedSession, so the two rules below hold for every byte exchanged with the or
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -22,9 +22,6 @@ from requests.adapters import HTTPAdapter
 
 from ..errors import IncompleteResponse, OrgError, OutcomeUnknown, TransientOrgError
 from ..redaction import scrub
-
-if TYPE_CHECKING:
-    from requests.sessions import _Settings  # the stubs' TypedDict of merged settings
 
 MAX_RESPONSE_BYTES = 50 * 1024 * 1024
 _CHUNK = 256 * 1024
@@ -46,29 +43,19 @@ class GuardedSession(requests.Session):
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(pool_size, 1))
         self.mount("https://", adapter)
         self.mount("http://", adapter)
-        self._environment: dict[tuple[str, str], _Settings] = {}
 
-    def merge_environment_settings(
-        self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> _Settings:
-        """requests' own merge, with the environment read once per host instead of on every
-        request (proxy and CA-bundle lookups were ~7% of plan's CPU at 5,000 apps). The
-        environment cannot change under a running command, so the answer is the same."""
-        if not self.trust_env:
-            return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        parts = urlsplit(str(url))
-        key = (parts.scheme, parts.netloc)
-        if key not in self._environment:
-            self._environment[key] = super().merge_environment_settings(url, {}, None, None, None)
-        cached = self._environment[key]
-        merged = dict(cached["proxies"])
-        merged.update(proxies or {})
-        return {
-            "proxies": merged,
-            "stream": cached["stream"] if stream is None else stream,
-            "verify": cached["verify"] if verify is None or verify is True else verify,
-            "cert": cached["cert"] if cert is None else cert,
-        }
+    def adopt_environment(self, url: str) -> None:
+        """Read proxies and the CA bundle (REQUESTS_CA_BUNDLE, ...) from the environment once,
+        as requests would before every request, then stop consulting it.
+
+        requests re-reads proxy variables, netrc and CA-bundle variables on every request
+        (~7% of plan's CPU at 5,000 apps, a stat per call); the environment cannot change under
+        a running command, so once is the same answer. netrc is not used: the session carries
+        its own token."""
+        settings = super().merge_environment_settings(url, {}, None, None, None)
+        self.proxies.update(settings["proxies"])
+        self.verify = settings["verify"]
+        self.trust_env = False
 
     def request(  # type: ignore[override]
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
