@@ -599,9 +599,43 @@ def export(target, instance_url, timeout, apps):
 )
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port.")
 @handle_errors
-def emulator(state: Path, port: int) -> None:
+def emulator(state: Path, port: int, from_source: Path | None) -> None:
     """Run the org emulator in the foreground (Ctrl-C to stop)."""
     from .emulator.server import run_foreground
 
-    state.parent.mkdir(parents=True, exist_ok=True)
+    if from_source is not None:
+        state = _seed_emulator(from_source, state)
+    else:
+        state.parent.mkdir(parents=True, exist_ok=True)
     run_foreground(state, port)
+@click.option(
+    "--from-source",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    metavar="FOLDER",
+    help="Seed the org with the ECAs of an SFDX source folder, as a deploy would. Kept in "
+    "memory; with --state, that file is replaced by the seeded org and kept.",
+)
+
+
+def _seed_emulator(folder: Path, state: Path) -> Path:
+    """The path the emulator loads: the folder itself (seeded in memory by OrgState.load), or
+    an explicit --state file written with the seeded org (so `-o emulator:FILE` continues it)."""
+    import json
+
+    from .display import printable
+    from .emulator.seed import build_from_source
+
+    doc, added = build_from_source(folder)
+    apps = len(doc["metadata"].get("ExternalClientApplication", {}))
+    source = click.get_current_context().get_parameter_source("state")
+    kept = source is not None and source.name != "DEFAULT"
+    if kept:
+        _write_atomic(state, json.dumps(doc, indent=2, sort_keys=True))
+    where = f"kept in {state}" if kept else "in memory: changes end with this process"
+    click.echo(f"Seeded from {printable(str(folder))}: {apps} app(s), {printable(where)}.")
+    if added:
+        click.echo(
+            "The folder has no users; run-as users added as active Standard Users: "
+            + ", ".join(printable(name) for name in added)
+        )
+    return state if kept else folder

@@ -41,10 +41,17 @@ class OrgState:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> OrgState:
-        """Load the state file, creating it with the demo org when missing."""
+        """Load the state file, creating it with the demo org when missing.
+
+        A folder is an SFDX source folder: the org is seeded from it in memory (seed.py), and
+        nothing is ever written back to the folder or anywhere else."""
         p = Path(path)
         if not p.exists():
             from reconciler.emulator.demo_org import build_demo_org
+        if p.is_dir():
+            from reconciler.emulator.seed import build_from_source
+
+            return cls(build_from_source(p)[0])
 
             state = cls(build_demo_org(), p)
             state.save()

@@ -1,0 +1,121 @@
+"""An emulator org seeded from an SFDX source folder, as if the folder had been deployed.
+
+A team can then try plan, apply and audit against its own metadata without an org. What a
+deploy does that the files do not say is filled in as a real org does it (eca doc §13a):
+- every boolean of the OAuth settings and policies that a file omits comes back `false`;
+- a global settings file without `consumerKey`/`consumerSecret` gets generated ones (a retrieved
+  file has the key but never the secret, so the secret is always generated);
+- an app with OAuth settings but no policy file gets the generated policy
+  `<ExtlClntAppOauthSettings fullName>_defaultPolicy` (Enforce, AllSelfAuthorized,
+  SpecificLifetime 365 Days, STANDARD, every flag false).
+A source folder has no users. The demo org's users are kept (the emulator's admin logs in as
+one of them), and each run-as user the files name that the demo org lacks is added as an
+active Standard User, so writes that keep it are accepted; `added_users` lists them so the
+caller can say so: their risk grade is the emulator's invention, not the team's org.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from reconciler import fields as F
+from reconciler.emulator.demo_org import CREATED, MODIFIED, build_demo_org, sf_id
+from reconciler.emulator.metadata_soap import _apply_secrets
+from reconciler.emulator.rules import ID_PREFIX, SUPPORTED_TYPES, with_defaults
+from reconciler.org.source import parse_file, scan_folder
+from reconciler.wsdl_schema import load_schema
+
+OAUTH_SETTINGS_TYPE = "ExtlClntAppOauthSettings"
+#: The policy a deploy generates for an app deployed without one (eca doc §13a).
+GENERATED_POLICY: dict[str, Any] = {
+    "ipRelaxationPolicyType": "Enforce",
+    "permittedUsersPolicyType": "AllSelfAuthorized",
+    "refreshTokenPolicyType": "SpecificLifetime",
+    "refreshTokenValidityPeriod": 365,
+    "refreshTokenValidityUnit": "Days",
+    "requiredSessionLevel": "STANDARD",
+}
+#: Placeholder profile of a run-as user the demo org does not have.
+ADDED_USER_PROFILE = "Standard User"
+
+
+def _omitted_booleans_false(type_name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    if type_name not in (F.SETTINGS_TYPE, F.POLICIES_TYPE):
+        return fields
+    spec = load_schema().complex(type_name)
+    out = {f.name: False for f in spec.fields if f.kind == "boolean"}
+    out.update(fields)
+    return out
+
+
+def build_from_source(folder: Path) -> tuple[dict[str, Any], list[str]]:
+    """(emulator state document, run-as usernames added as placeholder users)."""
+    doc = build_demo_org()
+    metadata: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in SUPPORTED_TYPES}
+    for type_name, files in scan_folder(folder.resolve()).items():
+        for full_name, path in files.items():
+            fields = parse_file(path, type_name, full_name).fields
+            if type_name == F.SETTINGS_TYPE:
+                _apply_secrets(fields, None)  # generated as a deploy would; rotation honoured
+            metadata[type_name][full_name] = with_defaults(
+                type_name, _omitted_booleans_false(type_name, fields)
+            )
+    owners = {f.get("externalClientApplication") for f in metadata[F.POLICIES_TYPE].values()}
+    for name, fields in sorted(metadata[OAUTH_SETTINGS_TYPE].items()):
+        app = fields.get("externalClientApplication")
+        if app in metadata[F.APP_TYPE] and app not in owners:
+            policy = {"externalClientApplication": app, "label": f"{name}_defaultPolicy"}
+            policy.update(GENERATED_POLICY)
+            metadata[F.POLICIES_TYPE][f"{name}_defaultPolicy"] = _omitted_booleans_false(
+                F.POLICIES_TYPE, policy
+            )
+            owners.add(app)
+    doc["metadata"] = metadata
+    doc["metadata_info"] = {
+        type_name: {
+            name: {
+                "id": sf_id(ID_PREFIX[type_name], n),
+                "createdDate": CREATED,
+                "lastModifiedDate": MODIFIED,
+            }
+            for n, name in enumerate(sorted(components), start=1)
+        }
+        for type_name, components in metadata.items()
+    }
+    doc["org"]["name"] = f"Seeded from {folder}"
+    return doc, _add_run_as_users(doc)
+
+
+def _add_run_as_users(doc: dict[str, Any]) -> list[str]:
+    sobjects = doc["sobjects"]
+    known = {str(u["Username"]).lower() for u in sobjects["User"]}
+    profile = next(p for p in sobjects["Profile"] if p["Name"] == ADDED_USER_PROFILE)
+    owned = next(s for s in sobjects["PermissionSet"] if s.get("ProfileId") == profile["Id"])
+    added: list[str] = []
+    for fields in doc["metadata"][F.POLICIES_TYPE].values():
+        username = fields.get("clientCredentialsFlowUser")
+        if not isinstance(username, str) or not username or username.lower() in known:
+            continue
+        known.add(username.lower())
+        uid = sf_id("005", 100 + len(added))
+        sobjects["User"].append(
+            {
+                "Id": uid,
+                "Username": username,
+                "Name": f"{username} (added by the emulator)",
+                "Email": username,
+                "IsActive": True,
+                "ProfileId": profile["Id"],
+                "UserType": "Standard",
+            }
+        )
+        sobjects["PermissionSetAssignment"].append(
+            {
+                "Id": sf_id("0Pa", 100 + len(added)),
+                "AssigneeId": uid,
+                "PermissionSetId": owned["Id"],
+            }
+        )
+        added.append(username)
+    return added
