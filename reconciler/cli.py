@@ -598,6 +598,13 @@ def export(target, instance_url, timeout, apps):
     help="Org state file; created with the demo org if missing.",
 )
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port.")
+@click.option(
+    "--from-source",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    metavar="FOLDER",
+    help="Seed the org with the ECAs of an SFDX source folder, as a deploy would. Kept in "
+    "memory; with --state, that file is replaced by the seeded org and kept.",
+)
 @handle_errors
 def emulator(state: Path, port: int, from_source: Path | None) -> None:
     """Run the org emulator in the foreground (Ctrl-C to stop)."""
@@ -608,13 +615,6 @@ def emulator(state: Path, port: int, from_source: Path | None) -> None:
     else:
         state.parent.mkdir(parents=True, exist_ok=True)
     run_foreground(state, port)
-@click.option(
-    "--from-source",
-    type=click.Path(path_type=Path, exists=True, file_okay=False),
-    metavar="FOLDER",
-    help="Seed the org with the ECAs of an SFDX source folder, as a deploy would. Kept in "
-    "memory; with --state, that file is replaced by the seeded org and kept.",
-)
 
 
 def _seed_emulator(folder: Path, state: Path) -> Path:

@@ -46,12 +46,12 @@ class OrgState:
         A folder is an SFDX source folder: the org is seeded from it in memory (seed.py), and
         nothing is ever written back to the folder or anywhere else."""
         p = Path(path)
-        if not p.exists():
-            from reconciler.emulator.demo_org import build_demo_org
         if p.is_dir():
             from reconciler.emulator.seed import build_from_source
 
             return cls(build_from_source(p)[0])
+        if not p.exists():
+            from reconciler.emulator.demo_org import build_demo_org
 
             state = cls(build_demo_org(), p)
             state.save()
