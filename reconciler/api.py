@@ -102,7 +102,12 @@ def rollback(org: Org, backup_file: Path) -> tuple[Plan, LiveState]:
 
 
 def apply_saved(
-    org: Org, saved: Plan, desired: DesiredState, **options: Any
+    org: Org,
+    saved: Plan,
+    desired: DesiredState,
+    *,
+    check: Callable[[Plan], None] | None = None,
+    **options: Any,
 ) -> tuple[Plan, ApplyResult]:
     """Apply a saved plan only if planning now gives exactly that plan; returns what was applied.
 
@@ -110,7 +115,9 @@ def apply_saved(
     be the one it was made from, and a fresh plan (same scope, same org) must equal it change
     for change with every declared field's live value unchanged. What runs is the fresh plan
     and its live state, so an edited file can only ever cause a refusal, never a write.
-    `options` go to `apply` unchanged (backup_dir, stop, policy, notify).
+    `check` sees the fresh plan before anything is written and may raise to refuse it (the
+    CLI's safety valve, safety.raise_if_unsafe). `options` go to `apply` unchanged
+    (backup_dir, stop, policy, notify).
     """
     differences = planfile.desired_differences(saved, desired)
     if differences:
@@ -119,6 +126,8 @@ def apply_saved(
     differences = planfile.check(saved, plan, desired)
     if differences:
         raise planfile.mismatch(differences, desired_changed=False)
+    if check is not None:
+        check(plan)
     return plan, apply(org, plan, live, **options)
 
 

@@ -225,24 +225,120 @@ def _write_atomic(path: Path, text: str) -> None:
     write_atomic(path, text)
 
 
-@main.command()
+def _wants_json(args: list[str]) -> bool:
+    """`--format json` (or `--format=json`) among a command's raw arguments."""
+    pairs = zip(args, [*args[1:], ""], strict=True)
+    return any(a == "--format=json" or (a == "--format" and b == "json") for a, b in pairs)
+
+
+class _JsonErrorsCommand(_Command):
+    """A command with `--format json`: when json is asked for, even a usage error (which click
+    raises before the command runs) is the JSON error object on stdout, exit 1."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        wants_json = _wants_json(args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if not wants_json:
+                raise
+            from .render.ci_views import error_document
+
+            click.echo(error_document(exc.format_message()), nl=False)
+            click.echo(f"Error: {_shown(exc.format_message())}", err=True)
+            ctx.exit(EXIT_ERROR)
+
+
+@contextlib.contextmanager
+def _errors_as(fmt: str) -> Iterator[None]:
+    """With `--format json` an error is a JSON object on stdout (a pipeline parses stdout),
+    echoed as the usual `Error:` line on stderr; with `--format github` each desired-state
+    issue is also a `::error file=...,line=...::` annotation on stdout. Exit 1 either way."""
+    try:
+        yield
+    except ReconcilerError as exc:
+        if fmt == "json":
+            from .render.ci_views import error_document
+
+            click.echo(error_document(exc), nl=False)
+        elif fmt == "github":
+            from .render.ci_views import error_annotations
+
+            for line in error_annotations(exc):
+                click.echo(line)
+        raise
+
+
+@main.command(cls=_JsonErrorsCommand)
 @desired_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "github", "json"]),
+    default="text",
+    show_default=True,
+    help="github: `::error file=...,line=...::` workflow annotations on stdout.",
+)
 @handle_errors
-def validate(desired: Path) -> None:
+def validate(desired: Path, fmt: str) -> None:
     """Check the desired state offline; never touches an org."""
     from .desired_state import load_desired
 
-    state = load_desired(desired)
-    for warning in state.warnings:
-        click.echo(f"Warning: {_shown(str(warning))}", err=True)
-    click.echo(
+    with _errors_as(fmt):
+        state = load_desired(desired)
+    summary = (
         f"Valid: {len(state.apps)} app(s) in {len(state.files)} file(s); baseline "
         f"{', '.join(state.baseline.controls) or '(none)'}, unlisted apps: "
         f"{state.baseline.unlisted}."
     )
+    if fmt == "json":
+        import json
+
+        from .render.ci_views import issue_dict
+
+        doc = {
+            "valid": True,
+            "apps": len(state.apps),
+            "files": [str(f) for f in state.files],
+            "baseline": list(state.baseline.controls),
+            "unlisted": state.baseline.unlisted,
+            "warnings": [issue_dict(w) for w in state.warnings],
+        }
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=True))
+        return
+    if fmt == "github":
+        from .render.ci_views import issue_annotation
+
+        for warning in state.warnings:
+            click.echo(issue_annotation("warning", warning))
+    else:
+        for warning in state.warnings:
+            click.echo(f"Warning: {_shown(str(warning))}", err=True)
+    click.echo(summary)
 
 
-@main.command()
+def _max_changes(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """`N` or `N%`, checked at parse time so a typo is a usage error (exit 1), not a run."""
+    if value is None:
+        return None
+    from .safety import Threshold
+
+    try:
+        return str(Threshold.parse(value))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+max_changes_option = click.option(
+    "--max-changes",
+    metavar="N|N%",
+    callback=_max_changes,
+    help="Safety valve: refuse to apply a plan that changes more than N apps, or N% of the "
+    "org's apps [default: 30% when the org has 10 apps or more, else no limit].",
+)
+
+
+@main.command(cls=_JsonErrorsCommand)
 @desired_option
 @org_options
 @scope_options
@@ -257,6 +353,7 @@ def validate(desired: Path) -> None:
 @click.option(
     "--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 for errors."
 )
+@max_changes_option
 @evidence_option
 @handle_errors
 def plan(
@@ -269,17 +366,23 @@ def plan(
     out,
     fmt,
     detailed_exitcode,
+    max_changes,
     evidence_dir,
 ):
     """Show what apply would change. Read-only."""
     from . import api
     from .planfile import write as write_plan_file
+    from .safety import assess
 
-    _check_writable(out)
-    state = api.load_desired(desired)
-    with connect(target, instance_url, timeout=timeout) as org:
-        the_plan, _ = api.make_plan(org, state, apps, exclude)
+    with _errors_as(fmt):
+        _check_writable(out)
+        state = api.load_desired(desired)
+        with connect(target, instance_url, timeout=timeout) as org:
+            the_plan, _ = api.make_plan(org, state, apps, exclude)
+    the_plan.max_changes = max_changes  # the JSON and Markdown views report the valve's verdict
     click.echo(api.render(the_plan, fmt), nl=False)
+    if assess(the_plan).blocks:  # stderr: `Plan:` stays stdout's last line, JSON stays JSON
+        _warn(f"safety threshold: {assess(the_plan).message()}")
     if out:
         write_plan_file(the_plan, out)
         click.echo(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.", err=True)
@@ -430,6 +533,7 @@ def _finish(command: str, the_plan: Plan, result: ApplyResult, evidence_dir: Pat
 @org_options
 @scope_options
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (for pipelines).")
+@max_changes_option
 @lock_timeout_option
 @evidence_option
 @handle_errors
@@ -443,12 +547,19 @@ def apply(
     apps,
     exclude,
     auto_approve,
+    max_changes,
     lock_timeout,
     evidence_dir,
 ):
     """Make the org match the desired state (or apply a saved PLANFILE exactly)."""
     from . import api
     from .planfile import PlanMismatchError
+    from .safety import raise_if_unsafe
+
+    def valve(fresh: Plan) -> None:
+        """The safety valve, on the plan about to be applied, before anything is written."""
+        fresh.max_changes = max_changes
+        raise_if_unsafe(fresh)
 
     if planfile is not None:
         if apps or exclude:
@@ -465,7 +576,7 @@ def apply(
         ):
             try:
                 the_plan, result = api.apply_saved(
-                    org, saved, state, notify=_note, policy=_retry_policy()
+                    org, saved, state, check=valve, notify=_note, policy=_retry_policy()
                 )
             except PlanMismatchError as exc:
                 raise PlanMismatchError(f"{planfile}: {exc}") from None
@@ -482,6 +593,7 @@ def apply(
             if not the_plan.changes:
                 _record(evidence_dir, "apply", the_plan, {"ok": True, "apps": []})
                 return
+            valve(the_plan)
             _confirm(auto_approve, "apply")
             result = api.apply(org, the_plan, live, notify=_note, policy=_retry_policy())
     _finish("apply", the_plan, result, evidence_dir)
@@ -528,7 +640,7 @@ def rollback(backup, target, instance_url, timeout, auto_approve, lock_timeout, 
     _finish("rollback", the_plan, result, evidence_dir)
 
 
-@main.command()
+@main.command(cls=_JsonErrorsCommand)
 @click.option(
     "-d",
     "--desired",
@@ -558,15 +670,16 @@ def audit(desired, target, instance_url, timeout, fmt, output):
     from .render.sarif_view import render_sarif
 
     renderers = {"text": render_audit_text, "json": render_audit_json, "sarif": render_sarif}
-    _check_writable(output)
-    if not desired and Path("desired").exists():
-        desired = (Path("desired"),)
-        click.echo("Using the desired state in desired/ (pass -d to choose another).", err=True)
-    state = load_desired(desired) if desired else None
-    for warning in state.warnings if state else []:
-        click.echo(f"Warning: {_shown(str(warning))}", err=True)
-    with connect(target, instance_url, timeout=timeout) as org:
-        report = run_audit(org, state)
+    with _errors_as(fmt):
+        _check_writable(output)
+        if not desired and Path("desired").exists():
+            desired = (Path("desired"),)
+            click.echo("Using the desired state in desired/ (pass -d to choose another).", err=True)
+        state = load_desired(desired) if desired else None
+        for warning in state.warnings if state else []:
+            click.echo(f"Warning: {_shown(str(warning))}", err=True)
+        with connect(target, instance_url, timeout=timeout) as org:
+            report = run_audit(org, state)
     text = renderers[fmt](report)
     if output:
         _write_atomic(output, text)

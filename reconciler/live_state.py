@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 class LiveState:
     org_id: str
     apps: dict[str, LiveApp]
+    #: Every ExternalClientApplication the org listed, whatever `only` kept (safety.py).
+    app_count: int | None = None
 
 
 def read_live(org: Org, only: Collection[str] | None = None) -> LiveState:
@@ -55,7 +57,7 @@ def read_live(org: Org, only: Collection[str] | None = None) -> LiveState:
                 continue
             setattr(owner, side, component)
     log.debug("read %d app(s) from org %s", len(apps), org_id)
-    return LiveState(org_id=org_id, apps=apps)
+    return LiveState(org_id=org_id, apps=apps, app_count=len(names[F.APP_TYPE]))
 
 
 def read_all(org: Org, type_name: str, names: list[str]) -> list[Component]:

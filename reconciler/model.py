@@ -200,6 +200,13 @@ class Plan:
     #: The run's `--app` / `--exclude`: `apply PLANFILE` re-plans with the same scope.
     scope_apps: list[str] = field(default_factory=list)
     scope_exclude: list[str] = field(default_factory=list)
+    #: ExternalClientApplication components the org listed (all of them, whatever the scope):
+    #: the safety valve's denominator (safety.py). None when not read from the org.
+    org_app_count: int | None = None
+    #: The run's `--max-changes` spelling (`N` or `N%`); None: the default threshold.
+    max_changes: str | None = None
+    #: The desired state's `exception_warning_days`: views flag exceptions expiring sooner.
+    exception_warning_days: int | None = None
 
     def app(self, name: str) -> AppPlan | None:
         return next((a for a in self.apps if a.name == name), None)

@@ -28,6 +28,7 @@ from .desired_state import DesiredState
 from .errors import PlanFileError
 from .fileio import write_atomic
 from .model import AppPlan, FieldChange, Finding, Plan
+from .safety import assess
 
 FORMAT_VERSION = "1"
 #: Plan files far beyond any real org's size are refused before parsing (a plan of 300 apps
@@ -89,6 +90,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "baseline": plan.controls,
         "warnings": plan.warnings,
         "summary": plan.summary(),
+        # What the safety valve says (safety.py); informational, never read back.
+        "safety": assess(plan).to_dict(),
     }
 
 

@@ -190,4 +190,6 @@ def build_plan(
         desired_file_digests=dict(desired.file_digests),
         scope_apps=sorted(only),
         scope_exclude=sorted(exclude),
+        org_app_count=live.app_count,
+        exception_warning_days=desired.baseline.exception_warning_days,
     )
