@@ -1,4 +1,9 @@
-"""Login endpoints: partner SOAP login (wire doc §2) and the OAuth token endpoint (§3)."""
+"""Login endpoints: partner SOAP login (wire doc §2) and the OAuth token endpoint (§3).
+
+The token endpoint answers three grants: JWT bearer, client credentials and refresh token (the
+grant behind an SFDX auth URL). Errors are Salesforce's `{"error", "error_description"}` pairs
+with HTTP 400, so a client's error handling is exercised against the real shapes.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,6 @@ from reconciler.emulator.state import OrgState
 PARTNER_NS = "urn:partner.soap.sforce.com"
 PARTNER_FAULT_NS = "urn:fault.partner.soap.sforce.com"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
 INVALID_LOGIN = "Invalid username, password, security token; or user locked out."
 
 
@@ -93,6 +97,8 @@ def oauth_token(
             user, settings = _jwt_bearer(form.get("assertion", ""), state, instance_url)
         elif grant == "client_credentials":
             user, settings = _client_credentials(form, authorization, state)
+        elif grant == "refresh_token":
+            user, settings = _refresh_token(form, authorization, state)
         else:
             raise OAuthError("unsupported_grant_type", "grant type not supported")
     except OAuthError as exc:
@@ -145,7 +151,7 @@ def _jwt_bearer(
         )
     except (jwt.PyJWTError, ValueError) as exc:
         raise OAuthError("invalid_grant", "invalid assertion") from exc
-    if claims.get("aud") not in (*LOGIN_AUDIENCES, instance_url):
+    if claims.get("aud") not in jwt_audiences(state, instance_url):
         raise OAuthError("invalid_grant", "audience is invalid")
     try:
         exp = int(str(claims.get("exp", "")))
@@ -157,6 +163,19 @@ def _jwt_bearer(
     if user is None or not _pre_authorized(state, user, settings):
         raise OAuthError("invalid_grant", "user hasn't approved this consumer")
     return user, settings
+
+
+def jwt_audiences(state: OrgState, instance_url: str) -> tuple[str, ...]:
+    """The `aud` values this org accepts: its own URL, which is what the emulator is reached
+    at as a login URL, plus whatever the state lists under `org.jwt_audiences`.
+
+    Salesforce accepts https://login.salesforce.com / https://test.salesforce.com [OAUTH]; the
+    emulator accepts them only when its state says so (the demo org does, for clients whose
+    login host is rewritten to the emulator), so a client that ignores its login URL and always
+    sends the production audience is caught by a state without them.
+    """
+    configured = state.org.get("jwt_audiences") or []
+    return (instance_url, *(str(a) for a in configured))
 
 
 def _pre_authorized(state: OrgState, user: dict[str, Any], settings: dict[str, Any]) -> bool:
@@ -185,16 +204,49 @@ def _split(value: Any) -> set[str]:
     return {v.strip() for v in str(value or "").split(",") if v.strip()}
 
 
-def _client_credentials(
-    form: dict[str, str], authorization: str | None, state: OrgState
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    key, secret = form.get("client_id", ""), form.get("client_secret", "")
+def _client_pair(form: dict[str, str], authorization: str | None) -> tuple[str, str | None]:
+    """client_id and client_secret from the form, or from HTTP Basic auth when present."""
+    key, secret = form.get("client_id", ""), form.get("client_secret")
     if authorization and authorization.lower().startswith("basic "):
         try:
             decoded = base64.b64decode(authorization[6:].strip()).decode()
         except ValueError as exc:
             raise OAuthError("invalid_client", "invalid client credentials") from exc
         key, _, secret = decoded.partition(":")
+    return key, secret
+
+
+def _refresh_token(
+    form: dict[str, str], authorization: str | None, state: OrgState
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The refresh-token grant an SFDX auth URL uses (`org.refresh_tokens` in the state).
+
+    Each registered token names its user, the client id it was issued to and, when the app
+    requires one on refresh, the client secret. Error pairs as Salesforce answers them:
+    `invalid_grant`/`expired access/refresh token` for an unknown or revoked token (UNVERIFIED
+    whether a token issued to another client gets this or `invalid_client_id`; the emulator
+    checks the token first, like the real endpoint appears to).
+    """
+    key, secret = _client_pair(form, authorization)
+    tokens: dict[str, Any] = state.org.get("refresh_tokens") or {}
+    record = tokens.get(form.get("refresh_token", ""))
+    if not isinstance(record, dict):
+        raise OAuthError("invalid_grant", "expired access/refresh token")
+    if not key or key != record.get("client_id"):
+        raise OAuthError("invalid_client_id", "client identifier invalid")
+    expected = record.get("client_secret")
+    if expected and secret != expected:
+        raise OAuthError("invalid_client", "invalid client credentials")
+    user = state.find_user(str(record.get("username") or ""))
+    if user is None:
+        raise OAuthError("invalid_grant", "inactive user")
+    return user, {}
+
+
+def _client_credentials(
+    form: dict[str, str], authorization: str | None, state: OrgState
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    key, secret = _client_pair(form, authorization)
     settings = _settings_by_key(state, key)
     if secret != settings.get("consumerSecret"):
         raise OAuthError("invalid_client", "invalid client credentials")

@@ -423,6 +423,9 @@ def build_demo_org(secret_marker: str | None = None) -> dict[str, Any]:
             "consumer_secret_api_access": True,
             "secret_access_off_behaviour": "fault",
             "passwords": {"admin@acme.example": "demo-password"},
+            # JWT audiences accepted besides the emulator's own URL (auth.jwt_audiences):
+            # Salesforce's login hosts, for clients whose login host is rewritten to here.
+            "jwt_audiences": ["https://login.salesforce.com", "https://test.salesforce.com"],
             "fail_updates": {},
         },
         "metadata": metadata,

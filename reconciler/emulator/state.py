@@ -6,6 +6,8 @@ Document shape (see demo_org.build_demo_org for a full example)::
       "org": {"id", "name", "consumer_secret_api_access": bool,
               "secret_access_off_behaviour": "fault" | "omit",
               "passwords": {username: password},
+              "jwt_audiences": [url, ...],  # JWT `aud` accepted besides the emulator's URL
+              "refresh_tokens": {token: {"username", "client_id", "client_secret"?}},
               "fail_updates": {fullName: {"statusCode": str, "message": str}},
               "faults": [rule, ...],      # injected failures, see faults.py
               "latency_ms": int},         # added to every request

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from ..errors import ReconcilerError
 from .http import GuardedSession
 from .interface import Org
+from .login import LoginOptions, alias_login, choose, jwt_login, sfdx_url_login
 from .retry import RetryPolicy
 from .salesforce import API_VERSION, DEFAULT_PARALLELISM, SalesforceOrg
 
@@ -64,23 +65,42 @@ def connect(
     timeout: float = 60.0,
     parallelism: int = DEFAULT_PARALLELISM,
     retry: RetryPolicy | None = None,
+    login: LoginOptions | None = None,
 ) -> Iterator[Org]:
-    """Yield an open Org; an in-process emulator is stopped when the block ends."""
+    """Yield an open Org; an in-process emulator is stopped when the block ends.
+
+    `login` carries the JWT bearer and SFDX auth URL flags (login.py); which way in is used is
+    login.choose's decision, flags first, then SF_TARGET_ORG / SF_CLIENT_ID & co.
+    """
     options: dict[str, Any] = {
         "api_version": api_version,
         "timeout": timeout,
         "parallelism": parallelism,
         "retry": retry,
     }
-    if target and instance_url:
-        raise ReconcilerError("give either -o/--target-org or --instance-url, not both")
+    method, target, login = choose(target, instance_url, login or LoginOptions(), os.environ)
+    if method in ("jwt", "sfdx_url"):
+        # REQUESTS_CA_BUNDLE and proxies apply to the login host (read per request, as requests
+        # does) and then to the org, whose host is known only from the login's answer.
+        session = GuardedSession(pool_size=parallelism)
+        if method == "jwt":
+            done = jwt_login(login, session, timeout)
+        else:
+            done = sfdx_url_login(login.sfdx_url_file or "", session, timeout)
+        session.adopt_environment(done.instance_url)
+        yield SalesforceOrg(
+            done.instance_url, done.access_token, session, relogin=done.relogin, **options
+        )
+        return
     if instance_url:
         token = os.environ.get(TOKEN_ENV, "").strip()
         if not token:
             raise ReconcilerError(
-                f"--instance-url needs the access token in the environment variable {TOKEN_ENV} "
-                "(for example `sf org display --target-org ALIAS --json`, field "
-                "result.accessToken, or your pipeline's secret store); it is never a flag"
+                f"--instance-url needs the access token in the environment variable {TOKEN_ENV}, "
+                "never a flag: from your pipeline's secret store, or from the Salesforce CLI "
+                f"without a prompt: {TOKEN_ENV}=$(sf org auth show-access-token --target-org "
+                "ALIAS --json | jq -r .result.accessToken). Simpler: -o ALIAS uses the sf CLI's "
+                "login directly, and renews it when it expires"
             )
         # trust_env stays on: REQUESTS_CA_BUNDLE and proxies are honoured for real orgs. A
         # pasted token cannot be renewed, so there is no relogin: expiry stops the run cleanly.
@@ -97,12 +117,21 @@ def connect(
         yield SourceOrg(Path(target[len("source:") :]))
         return
     if not target:
-        raise ReconcilerError("no org given: use -o emulator[:STATE_FILE] or --instance-url URL")
-    if target != "emulator" and not target.startswith("emulator:"):
         raise ReconcilerError(
-            f"unknown org {target!r}: use -o emulator[:STATE_FILE] for the built-in emulator, or "
-            f"--instance-url URL with {TOKEN_ENV} for a real org"
+            "no org given: use -o ALIAS (a Salesforce CLI login; or SF_TARGET_ORG), JWT bearer "
+            "(--client-id, --username, --jwt-key-file [--login-url]; or SF_CLIENT_ID, "
+            "SF_USERNAME, SF_JWT_KEY_FILE [SF_LOGIN_URL]), --sfdx-url-file FILE, --instance-url "
+            f"URL with {TOKEN_ENV}, or -o emulator[:STATE_FILE] for the built-in emulator"
         )
+    if target != "emulator" and not target.startswith("emulator:"):
+        # Any other -o value is a Salesforce CLI alias or username (as for sf's --target-org).
+        done = alias_login(target, timeout)
+        session = GuardedSession(pool_size=parallelism)
+        session.adopt_environment(done.instance_url)
+        yield SalesforceOrg(
+            done.instance_url, done.access_token, session, relogin=done.relogin, **options
+        )
+        return
     from ..emulator.server import EmulatorServer  # noqa: F811 - lazily: real orgs need none
 
     state = Path(target.partition(":")[2] or DEFAULT_EMULATOR_STATE)
