@@ -73,22 +73,14 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 
 def connect(target: str | None, instance_url: str | None, *, timeout: float) -> Any:
-    """open_org with the parallelism, retry and login options of the current command line."""
+    """open_org with the parallelism and retry options of the current command line."""
     from .org.connect import connect as open_org
-    from .org.login import LoginOptions
 
     meta = click.get_current_context().meta
     retry = _retry_policy()
     parallelism = meta.get("org.parallelism", DEFAULT_PARALLELISM)
-    login = LoginOptions(
-        client_id=meta.get("org.client_id"),
-        username=meta.get("org.username"),
-        jwt_key_file=meta.get("org.jwt_key_file"),
-        login_url=meta.get("org.login_url"),
-        sfdx_url_file=meta.get("org.sfdx_url_file"),
-    )
-    return open_org(
-        target, instance_url, timeout=timeout, parallelism=parallelism, retry=retry, login=login
+    return _with_progress(
+        open_org(target, instance_url, timeout=timeout, parallelism=parallelism, retry=retry)
     )
 
 
@@ -146,38 +138,6 @@ def org_options(func: Callable[..., Any]) -> Callable[..., Any]:
         show_default=True,
         help="Seconds to wait for each org call.",
     )(func)
-    # Login flags (reconciler/org/login.py); each also reads the SF_* variable named in its
-    # help when no flag names an org.
-    login_flags = [
-        (
-            "--client-id",
-            "KEY",
-            "JWT bearer: consumer key of the app holding your certificate (or SF_CLIENT_ID).",
-        ),
-        ("--username", "USER", "JWT bearer: the user to log in as (or SF_USERNAME)."),
-        (
-            "--jwt-key-file",
-            "FILE",
-            "JWT bearer: PEM private key matching the app's certificate (or SF_JWT_KEY_FILE).",
-        ),
-        (
-            "--login-url",
-            "URL",
-            "JWT bearer: https://login.salesforce.com (default), "
-            "https://test.salesforce.com or a My Domain URL (or SF_LOGIN_URL).",
-        ),
-        (
-            "--sfdx-url-file",
-            "FILE",
-            "A file holding an SFDX auth URL "
-            "(force://CLIENT_ID:SECRET:REFRESH_TOKEN@INSTANCE), e.g. from `sf org auth "
-            "show-sfdx-auth-url --json`.",
-        ),
-    ]
-    for flag, metavar, text in reversed(login_flags):
-        func = click.option(
-            flag, metavar=metavar, expose_value=False, callback=_remember, help=text
-        )(func)
     func = click.option(
         "--instance-url",
         metavar="URL",
@@ -188,8 +148,7 @@ def org_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "--target-org",
         "target",
         metavar="ORG",
-        help="A Salesforce CLI alias or username (sf's own login; or SF_TARGET_ORG), or "
-        "`emulator` / `emulator:STATE_FILE` for the built-in org emulator.",
+        help="`emulator` or `emulator:STATE_FILE`: the built-in org emulator.",
     )(func)
 
 
@@ -248,12 +207,69 @@ class _Group(_UsageExitsOne, click.Group):
             raise
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, help="Debug logging to stderr (secrets are masked).")
+#: Flags of the top-level group that may also be written after the subcommand
+#: (`reconciler plan -o emulator --debug`): people add them at the end of the line they re-run.
+GLOBAL_FLAGS = ("--debug", "--quiet", "-q", "--no-color")
+
+
+class _MainGroup(_Group):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Move global flags written after the subcommand to the front (up to a `--`)."""
+        end = args.index("--") if "--" in args else len(args)
+        flags = [a for a in args[:end] if a in GLOBAL_FLAGS]
+        rest = [a for a in args[:end] if a not in GLOBAL_FLAGS]
+        return super().parse_args(ctx, flags + rest + args[end:])
+
+
+@click.group(cls=_MainGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Debug logging to stderr (secrets are masked). Also accepted after the subcommand.",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Only errors and the result: no progress, notes or warnings on stderr.",
+)
+@click.option(
+    "--no-color",
+    is_flag=True,
+    help="No colour (also when NO_COLOR is set). Colour is only ever used on a terminal.",
+)
 @click.version_option(package_name="reconciler")
-def main(debug: bool) -> None:
+def main(debug: bool, quiet: bool, no_color: bool) -> None:
     """Keep the OAuth settings of Salesforce External Client Apps exactly as declared."""
+    from . import terminal
+
     configure_logging(logging.DEBUG if debug else logging.WARNING)
+    terminal.configure(no_color=no_color, quiet=quiet)
+
+
+@contextlib.contextmanager
+def _with_progress(opened: Any) -> Iterator[Any]:
+    """The opened org, with a progress line on stderr when that is a terminal."""
+    from . import terminal
+
+    with opened as org:
+        terminal.attach_progress(org)
+        yield org
+
+
+def _coloured(render: Callable[[], str], enabled: bool | None = None) -> str:
+    """Text rendered with colour when stdout is a terminal (never for a file: enabled=False)."""
+    from . import terminal
+
+    with terminal.painting(enabled):
+        return render()
+
+
+def _info(message: str) -> None:
+    """A note on stderr that --quiet drops."""
+    from . import terminal
+
+    terminal.info(message)
 
 
 def _check_writable(path: Path | None) -> None:
@@ -356,7 +372,7 @@ def validate(desired: Path, fmt: str) -> None:
             click.echo(issue_annotation("warning", warning))
     else:
         for warning in state.warnings:
-            click.echo(f"Warning: {_shown(str(warning))}", err=True)
+            _info(f"Warning: {_shown(str(warning))}")
     click.echo(summary)
 
 
@@ -423,12 +439,14 @@ def plan(
         with connect(target, instance_url, timeout=timeout) as org:
             the_plan, _ = api.make_plan(org, state, apps, exclude)
     the_plan.max_changes = max_changes  # the JSON and Markdown views report the valve's verdict
-    click.echo(api.render(the_plan, fmt), nl=False)
+    click.echo(
+        _coloured(lambda: api.render(the_plan, fmt), None if fmt == "text" else False), nl=False
+    )
     if assess(the_plan).blocks:  # stderr: `Plan:` stays stdout's last line, JSON stays JSON
         _warn(f"safety threshold: {assess(the_plan).message()}")
     if out:
         write_plan_file(the_plan, out)
-        click.echo(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.", err=True)
+        _info(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.")
     outcome = "errors" if the_plan.errors else ("changes" if the_plan.changes else "no changes")
     _record(evidence_dir, "plan", the_plan, {"outcome": outcome})
     if the_plan.errors:
@@ -441,7 +459,7 @@ def _record(directory: Path | None, command: str, plan, result: dict[str, Any]) 
     if directory is not None:
         from .evidence import write_evidence
 
-        click.echo(f"Evidence: {write_evidence(directory, command, plan, result)}", err=True)
+        _info(f"Evidence: {write_evidence(directory, command, plan, result)}")
 
 
 def _load_plan_file(path: Path) -> Plan:
@@ -515,11 +533,11 @@ def _locked(org: Any, command: str, timeout: float) -> Iterator[None]:
 
 
 def _warn(message: str) -> None:
-    click.echo(f"Warning: {_shown(message)}", err=True)
+    _info(f"Warning: {_shown(message)}")
 
 
 def _note(message: str) -> None:
-    click.echo(_shown(message), err=True)
+    _info(_shown(message))
 
 
 def _confirm(auto_approve: bool, what: str) -> None:
@@ -630,7 +648,7 @@ def apply(
             _locked(org, "apply", lock_timeout),
         ):
             the_plan, live = api.make_plan(org, state, apps, exclude)
-            click.echo(api.render(the_plan, "text"), nl=False)
+            click.echo(_coloured(lambda: api.render(the_plan, "text")), nl=False)
             if the_plan.errors:
                 raise ReconcilerError("the plan has errors; nothing was written")
             if not the_plan.changes:
@@ -666,7 +684,7 @@ def rollback(backup, target, instance_url, timeout, auto_approve, lock_timeout, 
     ):
         the_plan, live = api.rollback(org, backup)
         click.echo(f"Rollback of {backup}: the fields that apply changed go back to their values.")
-        click.echo(api.render(the_plan, "text"), nl=False)
+        click.echo(_coloured(lambda: api.render(the_plan, "text")), nl=False)
         violations = violation_lines(the_plan)
         if violations:
             click.echo("This rollback re-enables what the baseline forbids (it proceeds):")
@@ -717,16 +735,18 @@ def audit(desired, target, instance_url, timeout, fmt, output):
         _check_writable(output)
         if not desired and Path("desired").exists():
             desired = (Path("desired"),)
-            click.echo("Using the desired state in desired/ (pass -d to choose another).", err=True)
+            _info("Using the desired state in desired/ (pass -d to choose another).")
         state = load_desired(desired) if desired else None
         for warning in state.warnings if state else []:
-            click.echo(f"Warning: {_shown(str(warning))}", err=True)
+            _info(f"Warning: {_shown(str(warning))}")
         with connect(target, instance_url, timeout=timeout) as org:
             report = run_audit(org, state)
-    text = renderers[fmt](report)
+    text = _coloured(
+        lambda: renderers[fmt](report), None if fmt == "text" and not output else False
+    )
     if output:
         _write_atomic(output, text)
-        click.echo(f"Wrote the {fmt} report to {output}.", err=True)
+        _info(f"Wrote the {fmt} report to {output}.")
     else:
         click.echo(text, nl=False)
     if not report.compliant:

@@ -14,6 +14,7 @@ parsed with lxml (see soap.py for why not zeep). One design serves three needs:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -58,6 +59,23 @@ MAX_PARALLELISM = 25
 Relogin = Callable[[], str]
 
 
+def _reporting(
+    calls: Sequence[Callable[[], T]], label: str, progress: Callable[[str, int, int], None]
+) -> list[Callable[[], T]]:
+    """The calls, each telling `progress` when it has finished (count() is atomic in CPython)."""
+    finished = itertools.count(1)
+
+    def wrap(call: Callable[[], T]) -> Callable[[], T]:
+        def run() -> T:
+            result = call()
+            progress(label, next(finished), len(calls))
+            return result
+
+        return run
+
+    return [wrap(call) for call in calls]
+
+
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -91,6 +109,9 @@ class SalesforceOrg:
         self._token_lock = threading.Lock()
         self._org_id: str | None = None
         self._sf: Any = None
+        #: progress(operation, done, total) after each batch of a read or a write, for a
+        #: terminal's progress line; the adapter itself never prints.
+        self.progress: Callable[[str, int, int], None] | None = None
         self._soap_url = f"{instance_url}/services/Soap/m/{api_version}/"
 
     # -- session ------------------------------------------------------------------------
@@ -178,8 +199,10 @@ class SalesforceOrg:
 
         return self.retry.run(operation, lambda: self._with_session(once))
 
-    def _parallel(self, calls: Sequence[Callable[[], T]]) -> list[T]:
+    def _parallel(self, calls: Sequence[Callable[[], T]], label: str = "") -> list[T]:
         """Run calls `parallelism` at a time, results in call order; the first error wins."""
+        if self.progress is not None and label:
+            calls = _reporting(calls, label, self.progress)
         if len(calls) <= 1 or self.parallelism == 1:
             return [call() for call in calls]
         with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
@@ -247,7 +270,8 @@ class SalesforceOrg:
             return call
 
         components: list[Component] = []
-        for part in self._parallel([reading(b) for b in _chunks(list(names), BATCH)]):
+        batches = [reading(b) for b in _chunks(list(names), BATCH)]
+        for part in self._parallel(batches, f"Reading {type_name}"):
             components.extend(part)
         for component in components:
             for secret in F.SECRET_FIELDS:
@@ -258,7 +282,8 @@ class SalesforceOrg:
 
     def update(self, type_name: str, components: Sequence[Component]) -> list[SaveOutcome]:
         batches = list(_chunks(list(components), BATCH))
-        results = self._parallel([self._update_batch(type_name, b) for b in batches])
+        calls = [self._update_batch(type_name, b) for b in batches]
+        results = self._parallel(calls, f"Writing {type_name}")
         return [outcome for part in results for outcome in part]
 
     def _update_batch(

@@ -7,10 +7,41 @@ only line breaks in the output are the ones written here: no name can forge a `P
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
+
 from ..display import plural, printable, show
 from ..model import LEVEL_ORDER, AppPlan, Finding, Plan, RiskContext
 
 ENABLE_MARK = "  # enables an OAuth flow"
+
+#: paint(role, text) -> text: the colour hook. Roles: update, enable (the `~`/`!` marks), the
+#: risk levels (high, medium, low, unknown) and raises/lowers (risk-factor marks). The view
+#: stays plain; the CLI sets a painter only when stdout is a terminal (reconciler/terminal.py).
+Paint = Callable[[str, str], str]
+
+
+def plain(role: str, text: str) -> str:
+    return text
+
+
+PAINT: ContextVar[Paint] = ContextVar("PAINT", default=plain)
+
+#: Risk factors arrive marked "+ " (raises the risk), "- " (lowers it) or "? " (unknown). In a
+#: plan, `+`/`-` read as Terraform's create/destroy, so the text view says it in words.
+FACTOR_MARKS = {
+    "+ ": ("raises", "[raises] "),
+    "- ": ("lowers", "[lowers] "),
+    "? ": ("unknown", "[unknown] "),
+}
+
+
+def factor_text(factor: str, paint: Paint = plain) -> str:
+    """One risk factor with its mark in words ("[raises] run-as user ... is inactive")."""
+    role, mark = FACTOR_MARKS.get(factor[:2], ("", ""))
+    if not mark:
+        return printable(factor)
+    return paint(role, mark) + printable(factor[2:])
 
 
 def summary_line(plan: Plan) -> str:
@@ -45,9 +76,10 @@ def describe_risk(name: str, risk: RiskContext) -> list[str]:
             f"run as {printable(user.username)} ({', '.join(traits)}, "
             f"profile {printable(user.profile)})"
         )
-    level = printable(risk.level.upper())
-    return [f"  [{level}] {printable(name)}: {who}"] + [
-        f"      {printable(f)}" for f in risk.factors
+    paint = PAINT.get()
+    level = paint(risk.level.lower(), f"[{printable(risk.level.upper())}]")
+    return [f"  {level} {printable(name)}: {who}"] + [
+        f"      {factor_text(f, paint)}" for f in risk.factors
     ]
 
 
@@ -99,18 +131,19 @@ def overview(plan: Plan) -> list[str]:
 
 
 def render_text(plan: Plan) -> str:
+    paint = PAINT.get()
     out = [f"Org {printable(plan.org_id)} at {printable(plan.instance_url)}", ""]
     out += overview(plan)
     for app in sorted(plan.changed_apps, key=risk_order):
         listed = "" if app.listed else " (not listed in the desired state; baseline enforced)"
         out.append(f"  # {printable(app.name)} will be updated in place{listed}")
-        out.append(f"  ~ app {printable(app.name)} {{")
+        out.append(f"  {paint('update', '~')} app {printable(app.name)} {{")
         for change in app.changes:
-            mark = "!" if change.enables_flow else "~"
+            mark = paint("enable", "!") if change.enables_flow else paint("update", "~")
             path = printable(change.path)
             line = f"      {mark} {path}: {show(change.before)} -> {show(change.after)}"
             if change.enables_flow:
-                line += ENABLE_MARK
+                line += paint("enable", ENABLE_MARK)
             elif change.control:
                 line += f"  # baseline {printable(change.control)}"
             out.append(line)

@@ -136,11 +136,11 @@ def test_unknown_factor_names_the_refused_query(make_org):
     block = re.search(r"^  \[UNKNOWN\] Support_Exporter: .*\n(?:      .*\n)*", result.stdout, re.M)
     assert block, result.stdout
     assert (
-        "      ? run-as user support.agent@acme.example: assigned permission sets unknown "
+        "      [unknown] run-as user support.agent@acme.example: assigned permission sets unknown "
         f"(query on PermissionSetAssignment: query failed (HTTP 403): INSUFFICIENT_ACCESS: "
         f"{MESSAGE})"
     ) in block.group(0).splitlines()
-    # API Only is unknown: the refused query might hold the grant, so no "+ not API Only".
+    # API Only is unknown: the refused query might hold the grant: no "[raises] ...not API Only".
     assert "not API Only" not in block.group(0)
 
 

@@ -55,7 +55,9 @@ def scenario(tmp_path_factory) -> Scenario:
 
 def block(text: str, app: str) -> str:
     """The risk block of one app: its `[LEVEL] app:` line and the factor lines under it."""
-    m = re.search(rf"^  \[(HIGH|MEDIUM|LOW)\] {app}: .*\n((?:      [+-] .*\n)*)", text, re.M)
+    m = re.search(
+        rf"^  \[(HIGH|MEDIUM|LOW)\] {app}: .*\n((?:      \[(?:raises|lowers)\] .*\n)*)", text, re.M
+    )
     assert m, (app, text)
     return m.group(0)
 
@@ -72,8 +74,8 @@ def test_admin_via_profile_is_high(scenario, source):
     assert b.startswith("  [HIGH] Data_Warehouse_ETL: run as etl.admin@acme.example (active, UI, ")
     assert "profile System Administrator)" in b.splitlines()[0]
     assert "Modify All Data (profile System Administrator)" in b
-    assert "+ IP restrictions are relaxed (bypass)" in b
-    assert "+ relies on a shared consumer secret (no certificate)" in b
+    assert "[raises] IP restrictions are relaxed (bypass)" in b
+    assert "[raises] relies on a shared consumer secret (no certificate)" in b
 
 
 @pytest.mark.parametrize("source", ["plan", "audit"])
@@ -82,33 +84,35 @@ def test_admin_via_permission_set_is_high(scenario, source):
     assert b.startswith("  [HIGH] Support_Exporter: run as support.agent@acme.example (active, UI")
     assert "Modify All Data (permission set Data_Export_All)" in b
     assert "(profile" not in b.split("has", 1)[1].splitlines()[0]  # Standard User grants none
-    assert "+ run-as user support.agent@acme.example is not API Only" in b
-    assert "- IP restrictions enforced (enforce_relax_refresh)" in b
+    assert "[raises] run-as user support.agent@acme.example is not API Only" in b
+    assert "[lowers] IP restrictions enforced (enforce_relax_refresh)" in b
 
 
 def test_api_only_without_admin_is_a_lowering_factor(scenario):
     billing = block(scenario.plan.stdout, "Billing_Sync")
     assert billing.startswith("  [MEDIUM] Billing_Sync: run as billing.integration@acme.example")
     assert "(active, API Only, profile Integration API Only)" in billing
-    assert "- run-as user billing.integration@acme.example is API Only without admin" in billing
+    assert (
+        "[lowers] run-as user billing.integration@acme.example is API Only without admin" in billing
+    )
     assert "not API Only" not in billing
-    assert "+ relies on a shared consumer secret (no certificate)" in billing
+    assert "[raises] relies on a shared consumer secret (no certificate)" in billing
 
 
 def test_inactive_run_as_user_is_flagged(scenario):
     b = block(scenario.plan.stdout, "Old_Payroll_Feed")
     assert b.startswith("  [MEDIUM] Old_Payroll_Feed: run as former.integration@acme.example")
     assert "(INACTIVE, API Only" in b
-    assert "+ run-as user former.integration@acme.example is inactive" in b
-    assert "- a certificate is registered (JWT bearer possible)" in b
+    assert "[raises] run-as user former.integration@acme.example is inactive" in b
+    assert "[lowers] a certificate is registered (JWT bearer possible)" in b
 
 
 def test_certificate_ip_enforced_api_only_is_low(scenario):
     b = block(scenario.plan.stdout, "Ledger_Export")
     assert b.startswith("  [LOW] Ledger_Export:")
-    assert "- IP restrictions enforced (enforce)" in b
-    assert "- a certificate is registered (JWT bearer possible)" in b
-    assert "+ " not in b
+    assert "[lowers] IP restrictions enforced (enforce)" in b
+    assert "[lowers] a certificate is registered (JWT bearer possible)" in b
+    assert "[raises]" not in b
 
 
 def test_json_risk_matches_text(scenario):
@@ -198,8 +202,8 @@ def test_risk_follows_org_changes(make_org, tmp_path):
     assert audit.exit_code == 0, audit.output
     ledger = block(audit.stdout, "Ledger_Export")
     assert ledger.startswith("  [HIGH] Ledger_Export:")
-    assert "+ IP restrictions are relaxed (bypass)" in ledger
-    assert "+ relies on a shared consumer secret (no certificate)" in ledger
+    assert "[raises] IP restrictions are relaxed (bypass)" in ledger
+    assert "[raises] relies on a shared consumer secret (no certificate)" in ledger
     etl = block(audit.stdout, "Data_Warehouse_ETL")
     assert "Modify All Data" not in etl
     assert "(active, API Only, profile Integration API Only)" in etl
