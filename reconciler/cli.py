@@ -73,14 +73,24 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 
 def connect(target: str | None, instance_url: str | None, *, timeout: float) -> Any:
-    """open_org with the parallelism and retry options of the current command line."""
+    """open_org with the parallelism, retry and login options of the current command line."""
     from .org.connect import connect as open_org
+    from .org.login import LoginOptions
 
     meta = click.get_current_context().meta
     retry = _retry_policy()
     parallelism = meta.get("org.parallelism", DEFAULT_PARALLELISM)
+    login = LoginOptions(
+        client_id=meta.get("org.client_id"),
+        username=meta.get("org.username"),
+        jwt_key_file=meta.get("org.jwt_key_file"),
+        login_url=meta.get("org.login_url"),
+        sfdx_url_file=meta.get("org.sfdx_url_file"),
+    )
     return _with_progress(
-        open_org(target, instance_url, timeout=timeout, parallelism=parallelism, retry=retry)
+        open_org(
+            target, instance_url, timeout=timeout, parallelism=parallelism, retry=retry, login=login
+        )
     )
 
 
@@ -138,6 +148,38 @@ def org_options(func: Callable[..., Any]) -> Callable[..., Any]:
         show_default=True,
         help="Seconds to wait for each org call.",
     )(func)
+    # Login flags (reconciler/org/login.py); each also reads the SF_* variable named in its
+    # help when no flag names an org.
+    login_flags = [
+        (
+            "--client-id",
+            "KEY",
+            "JWT bearer: consumer key of the app holding your certificate (or SF_CLIENT_ID).",
+        ),
+        ("--username", "USER", "JWT bearer: the user to log in as (or SF_USERNAME)."),
+        (
+            "--jwt-key-file",
+            "FILE",
+            "JWT bearer: PEM private key matching the app's certificate (or SF_JWT_KEY_FILE).",
+        ),
+        (
+            "--login-url",
+            "URL",
+            "JWT bearer: https://login.salesforce.com (default), "
+            "https://test.salesforce.com or a My Domain URL (or SF_LOGIN_URL).",
+        ),
+        (
+            "--sfdx-url-file",
+            "FILE",
+            "A file holding an SFDX auth URL "
+            "(force://CLIENT_ID:SECRET:REFRESH_TOKEN@INSTANCE), e.g. from `sf org auth "
+            "show-sfdx-auth-url --json`.",
+        ),
+    ]
+    for flag, metavar, text in reversed(login_flags):
+        func = click.option(
+            flag, metavar=metavar, expose_value=False, callback=_remember, help=text
+        )(func)
     func = click.option(
         "--instance-url",
         metavar="URL",
@@ -148,7 +190,8 @@ def org_options(func: Callable[..., Any]) -> Callable[..., Any]:
         "--target-org",
         "target",
         metavar="ORG",
-        help="`emulator` or `emulator:STATE_FILE`: the built-in org emulator.",
+        help="A Salesforce CLI alias or username (sf's own login; or SF_TARGET_ORG), or "
+        "`emulator` / `emulator:STATE_FILE` for the built-in org emulator.",
     )(func)
 
 
