@@ -537,9 +537,7 @@ def load_desired(path: DesiredPaths, today: date | None = None) -> DesiredState:
     digest = hashlib.sha256()
     file_digests: dict[str, str] = {}
     layers = []
-    for index, (root, files) in enumerate(found):
-        if layered:  # a file moved from one layer to another changes what it overrides
-            digest.update(f"layer {index}\0".encode())
+    for root, files in found:  # in layer order; names carry the layer's root (_layer_name)
         layers.append(_read_layer(root, files, layered, digest, file_digests, issues))
     apps, baseline = _merge_layers(layers)
     all_files = [f for _, files in found for f in files]
