@@ -162,8 +162,10 @@ class MetadataService:
         omit_secrets = False
         if type_name == GLOBAL_TYPE and not self.state.org.get("consumer_secret_api_access"):
             # Real behaviour with "Allow Access to OAuth Consumer Secrets via Metadata API" off
-            # is UNVERIFIED (ECA reference §8): "fault" or "omit" picks one model.
-            if self.state.org.get("secret_access_off_behaviour", "fault") == "fault":
+            # is not documented (ECA reference §13.5). Retrieved files (§13a) show the best
+            # supported model, "omit" (the default): the read succeeds, consumerSecret is left
+            # out, consumerKey stays. "fault" keeps the whole-read refusal as an option.
+            if self.state.org.get("secret_access_off_behaviour", "omit") == "fault":
                 raise sx.SoapFault(
                     "INSUFFICIENT_ACCESS",
                     "insufficient access rights on object id: access to OAuth consumer secrets "
@@ -183,8 +185,7 @@ class MetadataService:
                     continue
                 values = {"fullName": name, **fields}
                 if omit_secrets:
-                    for key in SECRET_FIELDS:
-                        values.pop(key, None)
+                    values.pop("consumerSecret", None)
                 spec = self.schema.complex(type_name)
                 records.append(
                     f'<records xsi:type="{type_name}">{self._render(spec, values)}</records>'
