@@ -304,7 +304,9 @@ def measure(
         org = ["--instance-url", emulator.url, "--parallelism", str(args.parallelism)]
         runs = [("plan", ["plan", "-d", str(desired), *org, "--detailed-exitcode"], 2)]
         if do_apply:
-            runs.append(("apply", ["apply", "-d", str(desired), *org, "--auto-approve"], 0))
+            # Every app changes: past the default safety threshold (30%) on purpose.
+            apply = ["apply", "-d", str(desired), *org, "--auto-approve", "--max-changes", "100%"]
+            runs.append(("apply", apply, 0))
         emulator.take_calls()  # start from zero
         for command, cli_args, expected in runs:
             profile = args.profile / f"{command}-{apps}.prof" if args.profile else None

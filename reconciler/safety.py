@@ -98,8 +98,9 @@ class SafetyCheck:
             "apply_would_refuse": self.blocks,
         }
 
-    def message(self) -> str:
-        """One sentence for a plan's note or apply's refusal (only meaningful when blocked)."""
+    def reason(self) -> str:
+        """What is too large, e.g. "the plan changes 5 apps (50% of the org's 10 apps), more
+        than the default safety threshold allows (30% = 3 apps)"."""
         assert self.threshold is not None
         share = (
             f" ({self.apps_to_change * 100 / self.org_apps:.0f}% of the org's {self.org_apps} apps)"
@@ -108,18 +109,24 @@ class SafetyCheck:
         )
         source = "--max-changes" if self.explicit else "the default safety threshold"
         limit = self.limit
-        allowed = f"{self.threshold}" + (
-            f" = {limit} app{'' if limit == 1 else 's'}"
-            if self.threshold.percent and limit is not None
-            else (" apps" if not self.threshold.percent else "")
-        )
+        if not self.threshold.percent:
+            allowed = f"{self.threshold} apps"
+        elif limit is None:
+            allowed = f"{self.threshold} of an org whose app count is unknown"
+        else:
+            allowed = f"{self.threshold} = {limit} app{'' if limit == 1 else 's'}"
         return (
             f"the plan changes {self.apps_to_change} app"
-            f"{'' if self.apps_to_change == 1 else 's'}{share}, more than {source} allows "
-            f"({allowed}); apply refuses it. If this is intended, re-run apply with "
-            f"--max-changes {self.apps_to_change} (or a percentage such as "
-            f"--max-changes {_needed_percent(self)}%)"
+            f"{'' if self.apps_to_change == 1 else 's'}{share}, more than {source} "
+            f"allows ({allowed})"
         )
+
+    def remedy(self) -> str:
+        return f"--max-changes {self.apps_to_change} (or --max-changes {_needed_percent(self)}%)"
+
+    def message(self) -> str:
+        """The plan's warning: what apply will do with this plan."""
+        return f"{self.reason()}; apply will refuse it unless given {self.remedy()}"
 
 
 def _needed_percent(check: SafetyCheck) -> int:
@@ -150,4 +157,7 @@ def raise_if_unsafe(plan: Plan) -> None:
     """Refuse, before anything is written, a plan larger than the threshold allows."""
     check = assess(plan)
     if check.blocks:
-        raise UnsafePlan(f"refusing to apply: {check.message()}; nothing was written")
+        raise UnsafePlan(
+            f"refusing to apply: {check.reason()}. Nothing was written. If so many changes are "
+            f"intended, re-run with {check.remedy()}"
+        )

@@ -89,7 +89,10 @@ def test_all_six_applied_then_compliant(org, write_yaml):
     apps = sorted({app for app, _ in CASES.values()})
     body = "".join(f"  {a}: {{}}\n" for a in apps)
     desired = write_yaml(f"version: 1\nbaseline: [{ALL_SIX}]\nunlisted: ignore\napps:\n{body}")
-    result = run("apply", "-o", org.target, "-d", desired, "--auto-approve")
+    # Most of the demo org's 10 apps change: past the default safety threshold on purpose.
+    result = run(
+        "apply", "-o", org.target, "-d", desired, "--auto-approve", "--max-changes", "100%"
+    )
     assert result.exit_code == 0, result.output
     assert "Apply complete" in result.stdout
     for control in CASES:

@@ -44,7 +44,10 @@ def test_enforce_plans_and_applies_fixes_to_unlisted_apps(org, write_yaml, tmp_p
     assert all(c["control"] == "ECA-OAUTH-001" and c["after"] is False for c in changes)
     assert "Baseline violations left in place" not in out
 
-    applied = run("apply", "-o", org.target, "-d", desired, "--auto-approve")
+    # Every violator of the demo org's 10 apps: past the default safety threshold on purpose.
+    applied = run(
+        "apply", "-o", org.target, "-d", desired, "--auto-approve", "--max-changes", "100%"
+    )
     assert applied.exit_code == 0, applied.output
     for app in CC_VIOLATORS:
         assert org.settings(app)["isClientCredentialsFlowEnabled"] is False, app
