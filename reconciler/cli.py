@@ -444,7 +444,13 @@ max_changes_option = click.option(
 @desired_option
 @org_options
 @scope_options
-@click.option("--out", type=click.Path(path_type=Path), help="Save the plan for `apply PLANFILE`.")
+@click.option(
+    "--out",
+    "--output",
+    "out",
+    type=click.Path(path_type=Path),
+    help="Save the plan for `apply PLANFILE` (--out and --output are the same).",
+)
 @click.option(
     "--format",
     "fmt",
@@ -761,7 +767,13 @@ def rollback(backup, target, instance_url, timeout, auto_approve, lock_timeout, 
     default="text",
     show_default=True,
 )
-@click.option("--output", type=click.Path(path_type=Path), help="Write the report to a file.")
+@click.option(
+    "--output",
+    "--out",
+    "output",
+    type=click.Path(path_type=Path),
+    help="Write the report to a file (--out and --output are the same).",
+)
 @handle_errors
 def audit(desired, target, instance_url, timeout, fmt, output):
     """Report the live org's posture against the baseline. Read-only.
@@ -799,13 +811,26 @@ def audit(desired, target, instance_url, timeout, fmt, output):
 @main.command()
 @org_options
 @click.option("--app", "apps", multiple=True, metavar="NAME", help="Only this app.")
+@click.option(
+    "--out",
+    "--output",
+    "out",
+    type=click.Path(path_type=Path),
+    help="Write the YAML to this file instead of stdout (--out and --output are the same).",
+)
 @handle_errors
-def export(target, instance_url, timeout, apps):
+def export(target, instance_url, timeout, apps, out):
     """Print desired-state YAML for the live org."""
     from . import api
 
+    _check_writable(out)
     with connect(target, instance_url, timeout=timeout) as org:
-        click.echo(api.export(org, apps), nl=False)
+        text = api.export(org, apps)
+    if out:
+        _write_atomic(out, text)
+        _info(f"Wrote the desired state to {out}.")
+    else:
+        click.echo(text, nl=False)
 
 
 @main.command()

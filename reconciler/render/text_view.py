@@ -41,7 +41,7 @@ def factor_text(factor: str, paint: Paint = plain) -> str:
     role, mark = FACTOR_MARKS.get(factor[:2], ("", ""))
     if not mark:
         return printable(factor)
-    return paint(role, mark) + printable(factor[2:])
+    return paint(role, mark.rstrip()) + " " + printable(factor[2:])
 
 
 def summary_line(plan: Plan) -> str:
