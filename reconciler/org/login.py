@@ -559,7 +559,8 @@ def choose(
     if login.jwt_flags():
         given.append("--client-id/--username/--jwt-key-file")
     if len(given) > 1:
-        raise LoginError(f"give one way to reach the org, not several: {' and '.join(given)}")
+        several = "both" if len(given) == 2 else "several"
+        raise LoginError(f"give one way to reach the org, not {several}: {' and '.join(given)}")
     env_target = (environ.get("SF_TARGET_ORG") or "").strip()
     env_jwt = any((environ.get(ENV[f]) or "").strip() for f in ("client_id", "jwt_key_file"))
     if given:

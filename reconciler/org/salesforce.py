@@ -138,8 +138,9 @@ class SalesforceOrg:
             if self._relogin is None:
                 raise SessionExpired(
                     f"{error} The access token expired or was revoked, and this login cannot be "
-                    "repeated: get a fresh token (e.g. `sf org display --json`) or use a login "
-                    "that can be renewed.",
+                    "repeated: get a fresh token (`sf org auth show-access-token --target-org "
+                    "ALIAS --json`, field result.accessToken) or use a login that can be renewed "
+                    "(-o ALIAS, JWT bearer, --sfdx-url-file).",
                     error.code,
                 ) from None
             if self._relogged:

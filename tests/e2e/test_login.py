@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from reconciler.emulator.certs import make_self_signed
 from reconciler.emulator.server import EmulatorServer
 
 from .conftest import (
+    RECONCILER_BIN,
     REPO,
     SHIPPED_DESIRED,
     Org,
@@ -221,18 +223,29 @@ def sf_calls(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
-def test_alias_with_redacted_display_token_uses_show_access_token(server, fake_sf):
-    result = run("plan", "-o", "acme", "-d", SHIPPED_DESIRED)
-    assert result.exit_code == 0, result.output
-    assert f"Org 00D000000000001EAA at {server.instance_url}" in result.stdout
-    assert_shipped_summary(result.stdout)
+def test_alias_with_redacted_display_token_uses_show_access_token(server, fake_sf, tmp_path):
+    """A separate process whose stdin is an open pipe, as a terminal would be: sf must still
+    get /dev/null, so it can never sit waiting for an answer to a prompt."""
+    proc = subprocess.Popen(
+        [str(RECONCILER_BIN), "plan", "-o", "acme", "-d", str(SHIPPED_DESIRED)],
+        cwd=tmp_path,
+        env=cli_env(REQUESTS_CA_BUNDLE=server.ca_cert_path),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert f"Org 00D000000000001EAA at {server.instance_url}" in out
+    assert_shipped_summary(out)
     calls = sf_calls(fake_sf)
     assert [c["argv"] for c in calls] == [
         ["org", "display", "--target-org", "acme", "--json"],
         ["org", "auth", "show-access-token", "--target-org", "acme", "--json"],
     ]
     assert all(c["stdin_devnull"] for c in calls), "sf must run with stdin closed (no prompt)"
-    assert_no_secrets(result.output, server.access_token)
+    assert_no_secrets(out + err, server.access_token)
 
 
 def test_alias_with_plain_display_token_needs_no_second_call(server, fake_sf, monkeypatch):
@@ -294,6 +307,13 @@ def test_sfdx_url_file_with_client_secret(server, login_org, tmp_path):
     result = run("plan", "--sfdx-url-file", sfdx_url_file(tmp_path, wrong), "-d", SHIPPED_DESIRED)
     assert_clean_error(result, "SFDX auth URL login refused", "invalid_client")
     assert_no_secrets(result.output, REFRESH_TOKEN, "WrongSecret0123", CLIENT_SECRET)
+
+
+def test_sfdx_url_refresh_token_of_another_client(server, login_org, tmp_path):
+    url = f"force://SomeOtherClient::{REFRESH_TOKEN}@127.0.0.1:{server.port}"
+    result = run("plan", "--sfdx-url-file", sfdx_url_file(tmp_path, url), "-d", SHIPPED_DESIRED)
+    assert_clean_error(result, "invalid_client_id: client identifier invalid")
+    assert_no_secrets(result.output, REFRESH_TOKEN, "SomeOtherClient")
 
 
 def test_sfdx_url_revoked_refresh_token(server, login_org, tmp_path):
