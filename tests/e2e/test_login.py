@@ -380,3 +380,67 @@ def test_debug_output_holds_no_credential(method, server, login_org, key_file, s
         CLIENT_SECRET,
         *key_lines(signer),
     )
+
+
+# -- which audience, which login hosts (no org needed) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("login_url", "environ", "expected"),
+    [
+        ("https://login.salesforce.com", {}, ["https://login.salesforce.com"]),
+        ("https://test.salesforce.com", {}, ["https://test.salesforce.com"]),
+        ("https://127.0.0.1:8443", {}, ["https://127.0.0.1:8443"]),
+        (
+            "https://acme.my.salesforce.com",
+            {},
+            ["https://acme.my.salesforce.com", "https://login.salesforce.com"],
+        ),
+        (
+            "https://acme--uat.sandbox.my.salesforce.com",
+            {},
+            ["https://acme--uat.sandbox.my.salesforce.com", "https://test.salesforce.com"],
+        ),
+        (
+            "https://acme.my.salesforce.com",
+            {"SF_AUDIENCE_URL": "https://test.salesforce.com/"},
+            ["https://test.salesforce.com"],
+        ),
+    ],
+)
+def test_jwt_audiences(login_url, environ, expected):
+    from reconciler.org.login import jwt_audiences
+
+    assert jwt_audiences(login_url, environ) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("https://login.salesforce.com", "https://login.salesforce.com"),
+        ("https://test.salesforce.com/", "https://test.salesforce.com"),
+        ("https://Acme.my.salesforce.com:443", "https://acme.my.salesforce.com"),
+        ("https://localhost:8443", "https://localhost:8443"),
+    ],
+)
+def test_login_origin_accepts(url, origin):
+    from reconciler.org.login import login_origin
+
+    assert login_origin(url, "--login-url") == origin
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://login.salesforce.com",
+        "https://login.salesforce.com.evil.example",
+        "https://acme.my.salesforce.com/services/oauth2/token",
+        "https://user@login.salesforce.com",
+        "login.salesforce.com",
+    ],
+)
+def test_login_origin_refuses(url):
+    from reconciler.org.login import LoginError, login_origin
+
+    with pytest.raises(LoginError, match="--login-url"):
+        login_origin(url, "--login-url")
