@@ -254,13 +254,14 @@ def test_audit_exit_1_on_invalid_desired_state(org, write_yaml):
     assert result.stdout == ""
 
 
-def test_audit_exit_1_on_org_error(tmp_path):
+def test_audit_exit_1_on_org_error(tmp_path, monkeypatch):
     result = run("audit", "-o", "not-an-org", "-d", tmp_path / "none.yaml")
     assert result.exit_code == 1, result.output
     assert "no such file or folder" in result.stderr
+    monkeypatch.setenv("PATH", str(tmp_path))  # -o ALIAS asks the sf CLI; here it is absent
     result = run("audit", "-o", "not-an-org")
     assert result.exit_code == 1, result.output
-    assert "unknown org 'not-an-org'" in result.stderr
+    assert "-o not-an-org: the Salesforce CLI (`sf`) is not on PATH" in result.stderr
 
 
 def test_audit_is_read_only_and_json_output_file(org, write_yaml, tmp_path):
