@@ -75,8 +75,9 @@ _RESERVE = 2_000
 _NAMES_SHOWN = 10
 
 # Cut order (higher goes first): a reviewer approving a change needs the changes and what is
-# dangerous about them more than the context around them.
-_ERROR, _URGENT, _EXCEPTION, _CHANGE, _VIOLATION, _UNLISTED_VIOLATION, _WARNING = range(7)
+# dangerous about them more than the context around them. Urgent: a change that enables a
+# flow or touches a high/unknown-risk app, a high/unknown risk, an exception about to expire.
+_ERROR, _URGENT, _CHANGE, _EXCEPTION, _RISK, _VIOLATION, _UNLISTED_VIOLATION, _WARNING = range(8)
 
 
 @dataclass
@@ -188,7 +189,7 @@ def _risk_section(plan: Plan) -> _Section | None:
         lines = [f"1. **{level}** {md_code(app.name)}: {_who(risk)}"]
         lines += [f"   - {md_item(factor)}" for factor in risk.factors]
         urgent = LEVEL_ORDER.get(risk.level, len(LEVEL_ORDER)) <= LEVEL_ORDER["unknown"]
-        items.append(_Item("\n".join(lines), _URGENT if urgent else _CHANGE))
+        items.append(_Item("\n".join(lines), _URGENT if urgent else _RISK))
     head = [
         "<details open><summary>Risk ranking: client credentials stay or become enabled on "
         f"{plural(len(risky), 'app')} (highest risk first)</summary>",
