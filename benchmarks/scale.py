@@ -56,6 +56,7 @@ from typing import IO, Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from reconciler.emulator.clones import add_clones  # noqa: E402
 from reconciler.emulator.demo_org import build_demo_org  # noqa: E402
 
 RECONCILER = Path(sys.executable).parent / "reconciler"
@@ -75,31 +76,6 @@ TARGET_PLAN_N, TARGET_APPLY_N, TARGET_LATENCY_MS = 5000, 1000, 50
 # -- the org and the desired state ------------------------------------------------------------
 
 
-def add_clones(doc: dict[str, Any], template: str, count: int) -> list[str]:
-    """Add `count` copies of app `template` (header and every satellite) to an org document.
-
-    The same logic as tests/support.py's add_clones, copied so benchmarks/ does not import
-    tests/: satellites keep the template's naming with the app name swapped and name their new
-    parent in `externalClientApplication`, so the copies are indistinguishable from real apps.
-    """
-    names = [f"{template}_{i:04d}" for i in range(count)]
-    for type_name, components in doc["metadata"].items():
-        for full_name, fields in list(components.items()):
-            is_header = full_name == template and type_name == APP
-            if not is_header and fields.get("externalClientApplication") != template:
-                continue
-            info = doc.get("metadata_info", {}).get(type_name, {}).get(full_name)
-            for name in names:
-                clone_name = full_name.replace(template, name, 1)
-                clone = copy.deepcopy(fields)
-                if not is_header:
-                    clone["externalClientApplication"] = name
-                components[clone_name] = clone
-                if info is not None:
-                    doc["metadata_info"][type_name][clone_name] = copy.deepcopy(info)
-    return names
-
-
 @functools.cache
 def _demo_org() -> dict[str, Any]:
     return build_demo_org()  # once per run: it generates keys and certificates
@@ -114,7 +90,9 @@ def build_org(apps: int, latency_ms: int) -> dict[str, Any]:
     extra = apps - len(templates)
     for i, template in enumerate(templates):
         add_clones(
-            doc, template, extra // len(templates) + (1 if i < extra % len(templates) else 0)
+            doc,
+            template,
+            extra // len(templates, digits=4) + (1 if i < extra % len(templates) else 0),
         )
     # Old_Payroll_Feed runs as an inactive user, so the org refuses any write to its policies
     # (FIELD_INTEGRITY_EXCEPTION); reactivate that user so every planned write can succeed.

@@ -16,6 +16,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from reconciler.cli import main
+from reconciler.emulator.clones import add_clones  # noqa: F401 - re-exported to tests
 from reconciler.emulator.demo_org import build_demo_org
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,30 +32,6 @@ def _base_doc() -> dict[str, Any]:
 def demo_doc() -> dict[str, Any]:
     """A fresh copy of the demo org document."""
     return copy.deepcopy(_base_doc())
-
-
-def add_clones(doc: dict[str, Any], template: str, count: int) -> list[str]:
-    """Add `count` copies of app `template` (header and every satellite) to an org document.
-
-    Satellites keep the template's naming with the app name swapped, and name their new parent
-    in `externalClientApplication`, so the copies are indistinguishable from real apps.
-    """
-    names = [f"{template}_{i:03d}" for i in range(count)]
-    for type_name, components in doc["metadata"].items():
-        for full_name, fields in list(components.items()):
-            is_header = full_name == template and type_name == "ExternalClientApplication"
-            if not is_header and fields.get("externalClientApplication") != template:
-                continue
-            info = doc.get("metadata_info", {}).get(type_name, {}).get(full_name)
-            for name in names:
-                clone_name = full_name.replace(template, name, 1)
-                clone = copy.deepcopy(fields)
-                if not is_header:
-                    clone["externalClientApplication"] = name
-                components[clone_name] = clone
-                if info is not None:
-                    doc["metadata_info"][type_name][clone_name] = copy.deepcopy(info)
-    return names
 
 
 def components_of(doc: dict[str, Any]) -> dict[str, tuple[str, str]]:

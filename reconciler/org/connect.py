@@ -7,7 +7,6 @@ a loopback URL with a self-signed certificate, so the planner cannot tell them a
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from urllib.parse import urlsplit
 from ..errors import ReconcilerError
 from .http import GuardedSession
 from .interface import Org
-from .login import LoginOptions, alias_login, choose, jwt_login, sfdx_url_login
+from .login import LoginOptions, alias_login, choose, is_loopback, jwt_login, sfdx_url_login
 from .retry import RetryPolicy
 from .salesforce import API_VERSION, DEFAULT_PARALLELISM, SalesforceOrg
 
@@ -26,15 +25,6 @@ if TYPE_CHECKING:
 
 DEFAULT_EMULATOR_STATE = Path(".reconciler/emulator-org.json")
 TOKEN_ENV = "SF_ACCESS_TOKEN"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def normalise_instance_url(url: str) -> str:
@@ -48,7 +38,7 @@ def normalise_instance_url(url: str) -> str:
         raise ReconcilerError(
             f"--instance-url {url!r} is not a URL like https://acme.my.salesforce.com"
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ReconcilerError(
             f"--instance-url {url!r} uses plain http; only https is allowed outside loopback"
         )

@@ -112,7 +112,7 @@ class Login:
 # -- shared ------------------------------------------------------------------------------------
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     import ipaddress
 
     if host == "localhost":
@@ -142,7 +142,7 @@ def login_origin(url: str, what: str) -> str:
         )
     if parts.path.strip("/"):
         raise LoginError(f"{what} {printable(url)!r} must not have a path (give the host only)")
-    if not (_is_loopback(host) or host.endswith(SALESFORCE_SUFFIXES)):
+    if not (is_loopback(host) or host.endswith(SALESFORCE_SUFFIXES)):
         raise LoginError(
             f"{what} {printable(url)!r} is not a Salesforce login host (login.salesforce.com, "
             "test.salesforce.com or a My Domain such as acme.my.salesforce.com; loopback for "
@@ -305,7 +305,7 @@ def jwt_audiences(login_url: str, environ: Mapping[str, str]) -> list[str]:
     if override:
         return [override]
     host = urlsplit(login_url).hostname or ""
-    if login_url in (PRODUCTION, SANDBOX) or _is_loopback(host):
+    if login_url in (PRODUCTION, SANDBOX) or is_loopback(host):
         return [login_url]
     return [login_url, SANDBOX if ".sandbox." in host else PRODUCTION]
 
