@@ -89,11 +89,8 @@ def build_org(apps: int, latency_ms: int) -> dict[str, Any]:
         raise SystemExit(f"sizes must be at least {len(templates)} (the demo org's apps)")
     extra = apps - len(templates)
     for i, template in enumerate(templates):
-        add_clones(
-            doc,
-            template,
-            extra // len(templates, digits=4) + (1 if i < extra % len(templates) else 0),
-        )
+        count = extra // len(templates) + (1 if i < extra % len(templates) else 0)
+        add_clones(doc, template, count, digits=4)
     # Old_Payroll_Feed runs as an inactive user, so the org refuses any write to its policies
     # (FIELD_INTEGRITY_EXCEPTION); reactivate that user so every planned write can succeed.
     for user in doc["sobjects"]["User"]:
