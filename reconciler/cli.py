@@ -109,76 +109,91 @@ def _retry_policy() -> Any:
     )
 
 
-def org_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = click.option(
+#: Org-access flags that `connect` reads from the context (flag, type, default, metavar, help).
+#: Login flags also read the SF_* variable named in their help when no flag names an org.
+_ORG_FLAGS: list[tuple[str, Any, Any, str | None, str]] = [
+    (
+        "--timeout",
+        click.FloatRange(min=1),
+        60.0,
+        "SECONDS",
+        "Seconds to wait for each org call.",
+    ),
+    (
         "--parallelism",
-        type=click.IntRange(1, 25),
-        default=DEFAULT_PARALLELISM,
-        show_default=True,
-        expose_value=False,
-        callback=_remember,
-        help="Org calls in flight at once (1 = strictly sequential). Salesforce allows 25 "
+        click.IntRange(1, 25),
+        DEFAULT_PARALLELISM,
+        "N",
+        "Org calls in flight at once (1 = strictly sequential). Salesforce allows 25 "
         "concurrent long-running requests per org; short Metadata reads stay well below.",
-    )(func)
-    func = click.option(
+    ),
+    (
         "--retries",
-        type=click.IntRange(0, 10),
-        default=DEFAULT_RETRIES,
-        show_default=True,
-        expose_value=False,
-        callback=_remember,
-        help="Retries of a read (list, read, query) after a connection error, timeout, HTTP "
+        click.IntRange(0, 10),
+        DEFAULT_RETRIES,
+        "N",
+        "Retries of a read (list, read, query) after a connection error, timeout, HTTP "
         "502/503/504 or UNABLE_TO_LOCK_ROW/SERVER_UNAVAILABLE, and of a save that failed the "
         "same way (re-read first), with exponential backoff and jitter. "
         "REQUEST_LIMIT_EXCEEDED is never retried.",
-    )(func)
-    func = click.option(
+    ),
+    (
         "--retry-max-seconds",
-        type=click.FloatRange(min=0),
-        default=DEFAULT_RETRY_SECONDS,
-        show_default=True,
-        expose_value=False,
-        callback=_remember,
-        help="Give up retrying one call (or one save) after this long, waits included.",
-    )(func)
-    func = click.option(
-        "--timeout",
-        type=click.FloatRange(min=1),
-        default=60.0,
-        show_default=True,
-        help="Seconds to wait for each org call.",
-    )(func)
-    # Login flags (reconciler/org/login.py); each also reads the SF_* variable named in its
-    # help when no flag names an org.
-    login_flags = [
-        (
-            "--client-id",
-            "KEY",
-            "JWT bearer: consumer key of the app holding your certificate (or SF_CLIENT_ID).",
-        ),
-        ("--username", "USER", "JWT bearer: the user to log in as (or SF_USERNAME)."),
-        (
-            "--jwt-key-file",
-            "FILE",
-            "JWT bearer: PEM private key matching the app's certificate (or SF_JWT_KEY_FILE).",
-        ),
-        (
-            "--login-url",
-            "URL",
-            "JWT bearer: https://login.salesforce.com (default), "
-            "https://test.salesforce.com or a My Domain URL (or SF_LOGIN_URL).",
-        ),
-        (
-            "--sfdx-url-file",
-            "FILE",
-            "A file holding an SFDX auth URL "
-            "(force://CLIENT_ID:SECRET:REFRESH_TOKEN@INSTANCE), e.g. from `sf org auth "
-            "show-sfdx-auth-url --json`.",
-        ),
-    ]
-    for flag, metavar, text in reversed(login_flags):
+        click.FloatRange(min=0),
+        DEFAULT_RETRY_SECONDS,
+        "SECONDS",
+        "Give up retrying one call (or one save) after this long, waits included.",
+    ),
+    (
+        "--client-id",
+        None,
+        None,
+        "KEY",
+        "JWT bearer: consumer key of the app holding your certificate (or SF_CLIENT_ID).",
+    ),
+    ("--username", None, None, "USER", "JWT bearer: the user to log in as (or SF_USERNAME)."),
+    (
+        "--jwt-key-file",
+        None,
+        None,
+        "FILE",
+        "JWT bearer: PEM private key matching the app's certificate (or SF_JWT_KEY_FILE).",
+    ),
+    (
+        "--login-url",
+        None,
+        None,
+        "URL",
+        "JWT bearer: https://login.salesforce.com (default), https://test.salesforce.com or a "
+        "My Domain URL (or SF_LOGIN_URL).",
+    ),
+    (
+        "--sfdx-url-file",
+        None,
+        None,
+        "FILE",
+        "A file holding an SFDX auth URL (force://CLIENT_ID:SECRET:REFRESH_TOKEN@INSTANCE), "
+        "e.g. from `sf org auth show-sfdx-auth-url --json`.",
+    ),
+]
+
+
+def org_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for flag, kind, default, metavar, text in reversed(_ORG_FLAGS):
+        if flag == "--timeout":  # the one commands take as a parameter
+            func = click.option(
+                flag, type=kind, default=default, show_default=True, metavar=metavar, help=text
+            )(func)
+            continue
         func = click.option(
-            flag, metavar=metavar, expose_value=False, callback=_remember, help=text
+            flag,
+            type=kind,
+            default=default,
+            show_default=default is not None,
+            metavar=metavar,
+            expose_value=False,
+            callback=_remember,
+            help=text,
         )(func)
     func = click.option(
         "--instance-url",
