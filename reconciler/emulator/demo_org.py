@@ -1,4 +1,4 @@
-"""The demo org "Acme Demo": users, profiles, permission sets and seven ECAs.
+"""The demo org "Acme Demo": users, profiles, permission sets and ten ECAs.
 
 Names and values here are a contract: the client's desired-state YAML is written against them.
 """
@@ -9,7 +9,7 @@ import secrets
 from typing import Any
 
 from reconciler.emulator.certs import make_self_signed
-from reconciler.emulator.rules import ID_PREFIX, with_defaults
+from reconciler.emulator.rules import ID_PREFIX, SETUP_CREATED_SETTINGS, with_defaults
 
 ORG_ID = "00D000000000001EAA"
 CREATED = "2025-01-10T09:00:00.000Z"
@@ -159,6 +159,15 @@ def _sobjects() -> dict[str, list[dict[str, Any]]]:
     }
 
 
+#: Apps created in Setup and later retrieved: named `<App>_glbloauth` / `<App>_oauthPlcy`, and
+#: holding rules.SETUP_CREATED_SETTINGS. The others were deployed as metadata: every boolean
+#: they do not set is false, and a policy the deploy generated is `<App>_oauth_defaultPolicy`
+#: (ECA reference §13a); an admin may have edited it since (Data_Warehouse_ETL).
+SETUP_CREATED = frozenset(
+    {"Billing_Sync", "Mobile_Field_Service", "Legacy_Importer", "Ledger_Export", "Old_Payroll_Feed"}
+)
+
+
 # App name → (global settings name, policies name, global fields, policy fields)
 def _apps(cert_pem: str) -> dict[str, tuple[str, str, dict[str, Any], dict[str, Any]]]:
     return {
@@ -199,6 +208,7 @@ def _apps(cert_pem: str) -> dict[str, tuple[str, str, dict[str, Any], dict[str, 
                 "ipRelaxationPolicyType": "Bypass",
                 "permittedUsersPolicyType": "AllSelfAuthorized",
                 "refreshTokenPolicyType": "Infinite",
+                "requiredSessionLevel": "STANDARD",
             },
         ),
         "Mobile_Field_Service": (
@@ -247,7 +257,7 @@ def _apps(cert_pem: str) -> dict[str, tuple[str, str, dict[str, Any], dict[str, 
         ),
         "Reporting_JWT": (
             "Reporting_JWT_glbloauth",
-            "Reporting_JWT_defaultPolicy",
+            "Reporting_JWT_oauth_defaultPolicy",
             {
                 "isClientCredentialsFlowEnabled": False,
                 "certificate": cert_pem,
@@ -259,17 +269,19 @@ def _apps(cert_pem: str) -> dict[str, tuple[str, str, dict[str, Any], dict[str, 
                 "commaSeparatedPermissionSet": "Billing_Integration,Data_Export_All",
                 "ipRelaxationPolicyType": "Enforce",
                 "refreshTokenPolicyType": "Zero",
+                "requiredSessionLevel": "STANDARD",
             },
         ),
         "Legacy_Importer": (
             "Legacy_Importer_glbloauth",
             "Legacy_Importer_oauthPlcy",
-            {"isClientCredentialsFlowEnabled": True},
+            {"isClientCredentialsFlowEnabled": True, "isPkceRequired": True},
             {
                 "isClientCredentialsFlowEnabled": False,
                 "ipRelaxationPolicyType": "Bypass_2factor",
                 "permittedUsersPolicyType": "AllSelfAuthorized",
                 "refreshTokenPolicyType": "Infinite",
+                "requiredSessionLevel": "STANDARD",
             },
         ),
         "Marketing_Events": (
@@ -288,6 +300,7 @@ def _apps(cert_pem: str) -> dict[str, tuple[str, str, dict[str, Any], dict[str, 
                 "refreshTokenPolicyType": "SpecificLifetime",
                 "refreshTokenValidityPeriod": 12,
                 "refreshTokenValidityUnit": "Hours",
+                "requiredSessionLevel": "STANDARD",
             },
         ),
         # Risk cases for client credentials (control text: run-as privileges, IP
@@ -305,6 +318,7 @@ def _apps(cert_pem: str) -> dict[str, tuple[str, str, dict[str, Any], dict[str, 
                 "refreshTokenPolicyType": "SpecificLifetime",
                 "refreshTokenValidityPeriod": 24,
                 "refreshTokenValidityUnit": "Hours",
+                "requiredSessionLevel": "STANDARD",
             },
         ),
         "Support_Exporter": (  # high: run-as gets Modify All Data from a permission set
@@ -319,6 +333,7 @@ def _apps(cert_pem: str) -> dict[str, tuple[str, str, dict[str, Any], dict[str, 
                 "refreshTokenPolicyType": "SpecificInactivity",
                 "refreshTokenValidityPeriod": 30,
                 "refreshTokenValidityUnit": "Days",
+                "requiredSessionLevel": "STANDARD",
             },
         ),
         "Old_Payroll_Feed": (  # run-as user deactivated; certificate, IP enforced
@@ -331,6 +346,7 @@ def _apps(cert_pem: str) -> dict[str, tuple[str, str, dict[str, Any], dict[str, 
                 "ipRelaxationPolicyType": "Enforce",
                 "permittedUsersPolicyType": "AdminApprovedPreAuthorized",
                 "refreshTokenPolicyType": "Infinite",
+                "requiredSessionLevel": "STANDARD",
             },
         ),
     }
@@ -387,6 +403,7 @@ def build_demo_org(secret_marker: str | None = None) -> dict[str, Any]:
                 "label": f"{label} global OAuth",
                 "consumerKey": _consumer_key(secret_marker),
                 "consumerSecret": _consumer_secret(secret_marker),
+                **(SETUP_CREATED_SETTINGS if app in SETUP_CREATED else {}),
                 **gfields,
             },
         )
@@ -419,9 +436,11 @@ def build_demo_org(secret_marker: str | None = None) -> dict[str, Any]:
         "org": {
             "id": ORG_ID,
             "name": "Acme Demo",
-            # Real behaviour with the setting off is UNVERIFIED: "fault" or "omit" picks one.
+            # Real behaviour with the setting off is UNVERIFIED (ECA reference §13.5). "omit",
+            # the model retrieved files support (§13a), keeps consumerKey and leaves
+            # consumerSecret out; "fault" refuses the whole read, for tests of that variant.
             "consumer_secret_api_access": True,
-            "secret_access_off_behaviour": "fault",
+            "secret_access_off_behaviour": "omit",
             "passwords": {"admin@acme.example": "demo-password"},
             # JWT audiences accepted besides the emulator's own URL (auth.jwt_audiences):
             # Salesforce's login hosts, for clients whose login host is rewritten to here.

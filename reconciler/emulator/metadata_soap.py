@@ -29,6 +29,8 @@ from reconciler.emulator.rules import (
     SECRET_FIELDS,
     STRING_ENUMS,
     SUPPORTED_TYPES,
+    generated_policy,
+    generated_policy_name,
     with_defaults,
 )
 from reconciler.emulator.sessions import Session
@@ -37,6 +39,7 @@ from reconciler.emulator.wsdl_schema import ComplexSpec, FieldSpec, Schema, load
 
 MAX_PER_CALL = 10
 MAX_LIST_QUERIES = 3
+OAUTH_SETTINGS_TYPE = "ExtlClntAppOauthSettings"
 CC_USER_MESSAGE = "Enter a valid execution user for the OAuth client credentials flow."
 
 Error = tuple[str, str, list[str]]  # statusCode, message, fields
@@ -183,7 +186,9 @@ class MetadataService:
                     # Unknown name → nil record, never an empty <result/> (wire doc §6, §11.5).
                     records.append('<records xsi:nil="true"/>')
                     continue
-                values = {"fullName": name, **fields}
+                # Filled at read time too, so a state file written before every boolean was
+                # stored still reads back as a real org answers (ECA reference §13a).
+                values = {"fullName": name, **with_defaults(type_name, fields)}
                 if omit_secrets:
                     values.pop("consumerSecret", None)
                 spec = self.schema.complex(type_name)
@@ -347,14 +352,9 @@ class MetadataService:
         if type_name == GLOBAL_TYPE:
             _apply_secrets(fields, existing)
         doc["metadata"].setdefault(type_name, {})[full_name] = with_defaults(type_name, fields)
-        infos = doc["metadata_info"].setdefault(type_name, {})
-        stamp = now_iso()
-        info = infos.get(full_name)
-        if info is None:
-            n = secrets.randbelow(10**12)  # random: counting would reuse ids after deletes
-            info = {"id": sf_id(ID_PREFIX[type_name], n), "createdDate": stamp}
-            infos[full_name] = info
-        info["lastModifiedDate"] = stamp
+        _stamp(doc, type_name, full_name)
+        if type_name == OAUTH_SETTINGS_TYPE and existing is None:
+            _generate_policy(doc, fields.get("externalClientApplication"), full_name)
         result["success"] = True
         result["created"] = existing is None
         return result
@@ -465,6 +465,34 @@ class MetadataService:
                                 fields["externalClientApplication"] = new
                 result["success"] = True
         return f"<renameMetadataResponse>{_render_result(result)}</renameMetadataResponse>"
+
+
+def _stamp(doc: dict[str, Any], type_name: str, full_name: str) -> None:
+    """Give a new component its id and createdDate; move lastModifiedDate on every save."""
+    infos = doc["metadata_info"].setdefault(type_name, {})
+    stamp = now_iso()
+    info = infos.get(full_name)
+    if info is None:
+        n = secrets.randbelow(10**12)  # random: counting would reuse ids after deletes
+        info = {"id": sf_id(ID_PREFIX[type_name], n), "createdDate": stamp}
+        infos[full_name] = info
+    info["lastModifiedDate"] = stamp
+
+
+def _generate_policy(doc: dict[str, Any], app: Any, oauth_settings_name: str) -> None:
+    """Create `<oauth settings>_defaultPolicy` for an app that has no OAuth policy yet.
+
+    A deploy generates it (ECA reference §13a). That createMetadata/upsertMetadata of the OAuth
+    settings does the same is UNVERIFIED (CRUD on ECA types is itself unverified, §13.2); the
+    emulator assumes the one save path. An app that already has a policy gets none."""
+    policies = doc["metadata"].setdefault(POLICY_TYPE, {})
+    if any(p.get("externalClientApplication") == app for p in policies.values()):
+        return
+    name = generated_policy_name(oauth_settings_name)
+    if name in policies:
+        return
+    policies[name] = generated_policy(str(app), oauth_settings_name)
+    _stamp(doc, POLICY_TYPE, name)
 
 
 def _not_found(type_name: str, name: str) -> Error:

@@ -22,31 +22,18 @@ from typing import Any
 from reconciler import fields as F
 from reconciler.emulator.demo_org import CREATED, MODIFIED, build_demo_org, sf_id
 from reconciler.emulator.metadata_soap import _apply_secrets
-from reconciler.emulator.rules import ID_PREFIX, SUPPORTED_TYPES, with_defaults
+from reconciler.emulator.rules import (
+    ID_PREFIX,
+    SUPPORTED_TYPES,
+    generated_policy,
+    generated_policy_name,
+    with_defaults,
+)
 from reconciler.org.source import parse_file, scan_folder
-from reconciler.wsdl_schema import load_schema
 
 OAUTH_SETTINGS_TYPE = "ExtlClntAppOauthSettings"
-#: The policy a deploy generates for an app deployed without one (eca doc §13a).
-GENERATED_POLICY: dict[str, Any] = {
-    "ipRelaxationPolicyType": "Enforce",
-    "permittedUsersPolicyType": "AllSelfAuthorized",
-    "refreshTokenPolicyType": "SpecificLifetime",
-    "refreshTokenValidityPeriod": 365,
-    "refreshTokenValidityUnit": "Days",
-    "requiredSessionLevel": "STANDARD",
-}
 #: Placeholder profile of a run-as user the demo org does not have.
 ADDED_USER_PROFILE = "Standard User"
-
-
-def _omitted_booleans_false(type_name: str, fields: dict[str, Any]) -> dict[str, Any]:
-    if type_name not in (F.SETTINGS_TYPE, F.POLICIES_TYPE):
-        return fields
-    spec = load_schema().complex(type_name)
-    out = {f.name: False for f in spec.fields if f.kind == "boolean"}
-    out.update(fields)
-    return out
 
 
 def build_from_source(folder: Path) -> tuple[dict[str, Any], list[str]]:
@@ -58,18 +45,14 @@ def build_from_source(folder: Path) -> tuple[dict[str, Any], list[str]]:
             fields = parse_file(path, type_name, full_name).fields
             if type_name == F.SETTINGS_TYPE:
                 _apply_secrets(fields, None)  # generated as a deploy would; rotation honoured
-            metadata[type_name][full_name] = with_defaults(
-                type_name, _omitted_booleans_false(type_name, fields)
-            )
+            # Omitted booleans come back false (rules.with_defaults), as a deploy does.
+            metadata[type_name][full_name] = with_defaults(type_name, fields)
     owners = {f.get("externalClientApplication") for f in metadata[F.POLICIES_TYPE].values()}
     for name, fields in sorted(metadata[OAUTH_SETTINGS_TYPE].items()):
         app = fields.get("externalClientApplication")
         if app in metadata[F.APP_TYPE] and app not in owners:
-            policy = {"externalClientApplication": app, "label": f"{name}_defaultPolicy"}
-            policy.update(GENERATED_POLICY)
-            metadata[F.POLICIES_TYPE][f"{name}_defaultPolicy"] = _omitted_booleans_false(
-                F.POLICIES_TYPE, policy
-            )
+            policy_name = generated_policy_name(name)
+            metadata[F.POLICIES_TYPE][policy_name] = generated_policy(str(app), name)
             owners.add(app)
     doc["metadata"] = metadata
     doc["metadata_info"] = {

@@ -304,6 +304,7 @@ def test_notes_and_warnings_cannot_be_forged(
     def forge_secret_off(doc: dict[str, Any]) -> None:
         forge(doc)
         doc["org"]["consumer_secret_api_access"] = False
+        doc["org"]["secret_access_off_behaviour"] = "fault"  # settings unreadable: notes
 
     org = make_org(forge_secret_off, name="secret-off.json")
     # Data_Warehouse_ETL declares settings it cannot read: an error, so plan exits 1.

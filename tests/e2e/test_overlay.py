@@ -67,7 +67,7 @@ def test_an_app_from_base_merges_with_new_fields_from_the_org_layer(tmp_path, or
         tmp_path, "version: 1\napps:\n  Legacy_Importer:\n    settings:\n      device: true\n"
     )
     layered = _changes(run("plan", "-o", org.target, "-d", base, "-d", prod, "--format", "json"))
-    assert layered[("Legacy_Importer", "settings.device")] == (None, True)
+    assert layered[("Legacy_Importer", "settings.device")] == (False, True)
     # From the base (its defaults: client credentials off on the developer side).
     assert layered[("Legacy_Importer", "settings.client_credentials")] == (True, False)
 

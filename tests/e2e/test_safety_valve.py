@@ -2,8 +2,8 @@
 than 30% of an org of 10 apps or more (the demo org has exactly 10); `--max-changes N` or
 `N%` moves the limit; `plan` says when the threshold would stop an apply.
 
-Each plan here flips `settings.pkce_required` (true on every demo app) on a chosen number of
-apps, with no baseline, so the number of apps to change is exactly the number declared.
+Each plan here turns `settings.introspect_all_tokens` (false on every demo app) on for a chosen
+number of apps, with no baseline, so the number of apps to change is exactly the number declared.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ DEMO_APPS = sorted(demo_doc()["metadata"]["ExternalClientApplication"])
 assert len(DEMO_APPS) == 10, "these tests are written for the 10-app demo org"
 
 
-def pkce_off(apps: list[str]) -> str:
+def introspect_on(apps: list[str]) -> str:
     """Desired state that changes exactly `apps` (one field each) and nothing else."""
-    body = "".join(f"  {app}:\n    settings: {{pkce_required: false}}\n" for app in apps)
+    body = "".join(f"  {app}:\n    settings: {{introspect_all_tokens: true}}\n" for app in apps)
     return f"version: 1\nbaseline: []\nunlisted: ignore\napps:\n{body}"
 
 
@@ -37,9 +37,9 @@ def drop_app(doc: dict[str, Any], app: str) -> None:
                 doc.get("metadata_info", {}).get(type_name, {}).pop(full_name, None)
 
 
-def pkce_values(org: Org) -> dict[str, Any]:
+def introspect_values(org: Org) -> dict[str, Any]:
     return {
-        fields["externalClientApplication"]: fields.get("isPkceRequired")
+        fields["externalClientApplication"]: fields.get("isIntrospectAllTokens")
         for fields in org.load()["metadata"][SETTINGS].values()
     }
 
@@ -53,7 +53,7 @@ def assert_nothing_written(org: Org, before: bytes, state_dir: Path) -> None:
 @pytest.fixture
 def four(write_yaml: Callable[..., Path]) -> Path:
     """Four of the ten demo apps change: 40%, above the default 30%."""
-    return write_yaml(pkce_off(DEMO_APPS[:4]), folder="four")
+    return write_yaml(introspect_on(DEMO_APPS[:4]), folder="four")
 
 
 def test_default_threshold_refuses_with_nothing_written(
@@ -72,12 +72,12 @@ def test_default_threshold_refuses_with_nothing_written(
 
 
 def test_default_threshold_lets_three_of_ten_through(org: Org, write_yaml) -> None:
-    three = write_yaml(pkce_off(DEMO_APPS[:3]))
+    three = write_yaml(introspect_on(DEMO_APPS[:3]))
     result = run("apply", "-o", org.target, "-d", three, "--auto-approve")
     assert result.exit_code == 0, result.output
     assert "Apply complete: 3 applied" in result.stdout
-    values = pkce_values(org)
-    assert [app for app in DEMO_APPS if values[app] is False] == DEMO_APPS[:3]
+    values = introspect_values(org)
+    assert [app for app in DEMO_APPS if values[app] is True] == DEMO_APPS[:3]
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_max_changes_count_and_percent(
     if allowed:
         assert result.exit_code == 0, result.output
         assert "Apply complete: 4 applied" in result.stdout
-        assert sum(v is False for v in pkce_values(org).values()) == 4
+        assert sum(v is True for v in introspect_values(org).values()) == 4
     else:
         shown = f"{limit} apps" if not limit.endswith("%") else f"{limit} = 3 apps"
         assert_clean_error(result, f"more than --max-changes allows ({shown})")
@@ -111,7 +111,7 @@ def test_apply_planfile_is_held_to_the_threshold(
     assert_nothing_written(org, before, own_state_dir)
     applied = run("apply", saved, "-o", org.target, "-d", four, "--max-changes", "4")
     assert applied.exit_code == 0, applied.output
-    assert sum(v is False for v in pkce_values(org).values()) == 4
+    assert sum(v is True for v in introspect_values(org).values()) == 4
 
 
 def test_plan_says_when_the_threshold_would_stop_apply(org: Org, four: Path, write_yaml) -> None:
@@ -138,7 +138,7 @@ def test_plan_says_when_the_threshold_would_stop_apply(org: Org, four: Path, wri
     raised = run("plan", "-o", org.target, "-d", four, "--max-changes", "4", "--format", "json")
     assert json.loads(raised.stdout)["safety"]["apply_would_refuse"] is False
     assert "safety threshold" not in raised.stderr
-    three = write_yaml(pkce_off(DEMO_APPS[:3]), folder="three")
+    three = write_yaml(introspect_on(DEMO_APPS[:3]), folder="three")
     quiet = run("plan", "-o", org.target, "-d", three)
     assert "safety threshold" not in quiet.stderr
     md = run("plan", "-o", org.target, "-d", three, "--format", "markdown").stdout
@@ -155,7 +155,7 @@ def test_the_org_counts_all_its_apps_even_when_narrowed(org: Org, four: Path) ->
 
 def test_orgs_under_ten_apps_have_no_default_threshold(make_org, write_yaml) -> None:
     org = make_org(mutate=lambda doc: drop_app(doc, DEMO_APPS[-1]))
-    eight = write_yaml(pkce_off(DEMO_APPS[:8]))
+    eight = write_yaml(introspect_on(DEMO_APPS[:8]))
     plan = run("plan", "-o", org.target, "-d", eight, "--format", "json")
     assert json.loads(plan.stdout)["safety"]["org_apps"] == 9
     assert json.loads(plan.stdout)["safety"]["threshold"] is None
@@ -167,7 +167,7 @@ def test_orgs_under_ten_apps_have_no_default_threshold(make_org, write_yaml) -> 
 def test_an_explicit_limit_holds_on_a_small_org(make_org, write_yaml, own_state_dir) -> None:
     org = make_org(mutate=lambda doc: drop_app(doc, DEMO_APPS[-1]))
     before = org.bytes()
-    two = write_yaml(pkce_off(DEMO_APPS[:2]))
+    two = write_yaml(introspect_on(DEMO_APPS[:2]))
     result = run("apply", "-o", org.target, "-d", two, "--auto-approve", "--max-changes", "1")
     assert_clean_error(result, "the plan changes 2 apps (22% of the org's 9 apps)")
     assert_nothing_written(org, before, own_state_dir)

@@ -108,9 +108,12 @@ def test_update_omitting_fields_resets_them(sf):
     rec.isPkceRequired = False
     glbl.update(rec)
     assert glbl.read("Billing_Sync_glbloauth").isPkceRequired is False
-    rec.isPkceRequired = None  # omitted on the wire → back to the default (true)
+    rec.isPkceRequired = True
     glbl.update(rec)
     assert glbl.read("Billing_Sync_glbloauth").isPkceRequired is True
+    rec.isPkceRequired = None  # omitted on the wire → false, as a deploy omitting it (§13a)
+    glbl.update(rec)
+    assert glbl.read("Billing_Sync_glbloauth").isPkceRequired is False
 
 
 def test_secret_change_refused_and_omitted_secret_kept(sf):
@@ -230,6 +233,7 @@ def test_invalid_session_is_a_fault(server, sf_factory):
 
 def test_secrets_off_fault_mode(server, sf):
     server.state.org["consumer_secret_api_access"] = False
+    server.state.org["secret_access_off_behaviour"] = "fault"  # the demo org's default is omit
     with pytest.raises(zeep.exceptions.Fault) as exc:
         sf.mdapi.ExtlClntAppGlobalOauthSettings.read("Billing_Sync_glbloauth")
     assert exc.value.code.endswith("INSUFFICIENT_ACCESS")

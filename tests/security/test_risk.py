@@ -20,8 +20,8 @@ CC_APPS += ["Support_Exporter"]
 #: A declared change for three apps, so their detail blocks show up in the plan.
 SESSION = {
     "Billing_Sync": "high_assurance",
-    "Ledger_Export": "standard",
-    "Support_Exporter": "standard",
+    "Ledger_Export": "high_assurance",  # both hold STANDARD, as retrieved policies do
+    "Support_Exporter": "high_assurance",
 }
 
 
