@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import zeep
 
+from reconciler import fields as F
 from reconciler.emulator.server import EmulatorServer
 from reconciler.emulator.wsdl_schema import load_schema
 from tests.emulator.conftest import make_sf
-from tests.support import REPO
+from tests.support import REPO, org_factory, run, yaml_writer
 
 GLOBAL = "ExtlClntAppGlobalOauthSettings"
 POLICY = "ExtlClntAppOauthConfigurablePolicies"
@@ -310,3 +311,24 @@ def test_the_demo_org_with_secret_access_off_returns_the_key_without_the_secret(
     records = _read_all(sf, GLOBAL)
     assert all(r.consumerKey.startswith("3MVG9") for r in records)
     assert [r.fullName for r in records if r.consumerSecret is not None] == []
+
+
+# ---------------------------------------------------------------- what a plan then shows
+def test_declaring_every_boolean_false_plans_no_change_on_an_app_with_them_off(tmp_path):
+    """The reason for all of the above: against a real org, an app whose flags are all off
+    plans `No changes.` for a YAML saying so, not `(unset) -> false` per flag."""
+    sides = {
+        side: "".join(f"      {s.key}: false\n" for s in F.specs_of(side) if s.kind == "bool")
+        for side in ("settings", "policies")
+    }
+    assert sides["settings"].count(": false") >= 10 and sides["policies"].count(": false") >= 3
+    text = (
+        "version: 1\nbaseline: []\nunlisted: ignore\napps:\n  Reporting_JWT:\n"
+        f"    settings:\n{sides['settings']}    policies:\n{sides['policies']}"
+    )
+    org = org_factory(tmp_path)()
+    desired = yaml_writer(tmp_path)(text)
+    result = run("plan", "-o", org.target, "-d", desired)
+    assert result.exit_code == 0, result.output
+    assert "(unset)" not in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "No changes.", result.stdout
