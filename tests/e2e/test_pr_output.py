@@ -230,7 +230,7 @@ def test_huge_plan_keeps_summary_and_says_how_many_changes_it_cut(make_org, writ
     assert note, md[:3000]
     assert apps_shown and len(apps_shown) + int(note[1]) == s["apps_to_change"]
     # The flow being enabled ranks first and is never the part that is cut.
-    assert "| `Legacy_Importer` | `settings.device` | (unset) | true | **enables a flow** |" in md
+    assert "| `Legacy_Importer` | `settings.device` | false | true | **enables a flow** |" in md
     assert f"*… {note[1]} changed apps not shown (cut to fit; see the note).*" in md
 
 
