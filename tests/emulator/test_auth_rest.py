@@ -103,6 +103,26 @@ def test_jwt_bearer_wrong_key_and_unknown_client(server, sf, session_factory):
             session=session_factory(server, rewrite=True),
         )
     assert exc.value.code == "invalid_client_id"
+    assert exc.value.auth_message == "client identifier invalid"
+
+
+def test_jwt_bearer_audience_is_checked(server, sf, session_factory):
+    """simple-salesforce signs for https://login.salesforce.com; an org that does not list that
+    audience answers Salesforce's own error pair."""
+    key_pem = _install_jwt_cert(server, sf)
+    ck = server.state.components("ExtlClntAppGlobalOauthSettings")["Reporting_JWT_glbloauth"][
+        "consumerKey"
+    ]
+    server.state.org["jwt_audiences"] = []
+    with pytest.raises(SalesforceAuthenticationFailed) as exc:
+        Salesforce(
+            username="billing.integration@acme.example",
+            consumer_key=ck,
+            privatekey=key_pem,
+            version="63.0",
+            session=session_factory(server, rewrite=True),
+        )
+    assert (exc.value.code, exc.value.auth_message) == ("invalid_grant", "audience is invalid")
 
 
 def test_client_credentials(server, session_factory):
