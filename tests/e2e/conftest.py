@@ -162,3 +162,15 @@ def run_in_pty(args: list[str], answer: str, cwd: Path, timeout: float = 60.0) -
             proc.wait()
         os.close(master)
     return code, out.decode("utf-8", "replace")
+
+
+def report_block(stdout: str, app: str) -> list[str]:
+    """The apply report lines of one app: `  APP: status` and its indented messages."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if re.match(rf"^  {app}: \w", line))
+    out = [lines[start].strip()]
+    for line in lines[start + 1 :]:
+        if not line.startswith("      "):
+            break
+        out.append(line.strip())
+    return out

@@ -17,7 +17,7 @@ from reconciler import api
 from reconciler.emulator.server import EmulatorServer
 from reconciler.org.connect import emulator_org
 
-from .conftest import COMPONENTS, POLICIES, SETTINGS, policies_of, run, settings_of
+from .conftest import COMPONENTS, POLICIES, SETTINGS, policies_of, report_block, run, settings_of
 
 YAML = """\
 version: 1
@@ -35,18 +35,6 @@ apps:
     policies:
       ip_relaxation: enforce
 """
-
-
-def block(stdout: str, app: str) -> list[str]:
-    """The report lines of one app: `  APP: status` and its indented messages."""
-    lines = stdout.splitlines()
-    start = next(i for i, line in enumerate(lines) if re.match(rf"^  {app}: \w", line))
-    out = [lines[start].strip()]
-    for line in lines[start + 1 :]:
-        if not line.startswith("      "):
-            break
-        out.append(line.strip())
-    return out
 
 
 def with_faults(*rules: dict[str, Any]):
@@ -178,7 +166,7 @@ def test_a_transient_save_error_is_retried_and_then_applied(org_file, desired):
     )
     result = apply(org, desired(YAML))
     assert result.exit_code == 0, result.output
-    assert block(result.stdout, "Partner_Portal")[0] == "Partner_Portal: applied"
+    assert report_block(result.stdout, "Partner_Portal")[0] == "Partner_Portal: applied"
     assert policies_of(org.load(), "Partner_Portal")["sessionTimeoutInMinutes"] == 60
 
 
@@ -197,10 +185,10 @@ def test_a_save_error_that_persists_fails_after_bounded_retries(org_file, desire
     )
     result = apply(org, desired(YAML))
     assert result.exit_code == 1, result.output
-    portal = block(result.stdout, "Partner_Portal")
+    portal = report_block(result.stdout, "Partner_Portal")
     assert portal[0] == "Partner_Portal: failed"
     assert any("UNABLE_TO_LOCK_ROW" in m and "(after 4 attempts)" in m for m in portal), portal
-    assert block(result.stdout, "Mobile_Field_Service")[0] == "Mobile_Field_Service: applied"
+    assert report_block(result.stdout, "Mobile_Field_Service")[0] == "Mobile_Field_Service: applied"
     assert policies_of(org.load(), "Partner_Portal")["sessionTimeoutInMinutes"] == 120
 
 
@@ -222,7 +210,7 @@ def test_save_retries_follow_the_retries_option(org_file, desired, retries, atte
         "apply", "-o", org.target, "-d", desired(YAML), "--auto-approve", "--retries", retries
     )
     assert result.exit_code == 1, result.output
-    portal = block(result.stdout, "Partner_Portal")
+    portal = report_block(result.stdout, "Partner_Portal")
     assert portal[0] == "Partner_Portal: failed"
     failure = next(m for m in portal if "UNABLE_TO_LOCK_ROW" in m)
     if attempts is None:
@@ -244,7 +232,7 @@ def test_a_lost_answer_is_settled_as_applied_by_a_re_read(org_file, desired):
     )
     result = apply(org, desired(YAML))
     assert result.exit_code == 0, result.output
-    portal = block(result.stdout, "Partner_Portal")
+    portal = report_block(result.stdout, "Partner_Portal")
     assert portal[0] == "Partner_Portal: applied"
     assert any("the answer was lost; a re-read shows the planned values" in m for m in portal)
     assert policies_of(org.load(), "Partner_Portal")["sessionTimeoutInMinutes"] == 60
@@ -266,7 +254,7 @@ def test_first_side_written_second_refused_is_partially_applied_and_plan_agrees(
     path = desired(YAML)
     result = apply(org, path)
     assert result.exit_code == 1, result.output
-    etl = block(result.stdout, "Data_Warehouse_ETL")
+    etl = report_block(result.stdout, "Data_Warehouse_ETL")
     assert etl[0] == "Data_Warehouse_ETL: partially applied"
     assert "policies: updated Data_Warehouse_ETL_oauth_defaultPolicy" in etl
     assert any("FIELD_INTEGRITY_EXCEPTION: locked by a managed package" in m for m in etl), etl
@@ -296,7 +284,7 @@ def test_a_failing_verification_read_still_reports_and_records(org_file, desired
     evidence = tmp_path / "ev"
     result = apply(org, desired(only_portal), "--evidence-dir", evidence)
     assert result.exit_code == 1, result.output
-    portal = block(result.stdout, "Partner_Portal")
+    portal = report_block(result.stdout, "Partner_Portal")
     assert portal[0] == "Partner_Portal: unknown"
     assert any("saved (the org answered success), but not verified" in m for m in portal)
     assert "Stopped: verification read failed" in result.stdout
@@ -316,10 +304,10 @@ def test_the_api_limit_stops_at_once_and_says_so(org_file, desired, tmp_path):
     assert "Traceback" not in result.output
     assert re.search(r"^Stopped: .*REQUEST_LIMIT_EXCEEDED", result.stdout, re.M), result.stdout
     for app in ("Data_Warehouse_ETL", "Partner_Portal", "Mobile_Field_Service"):
-        lines = block(result.stdout, app)  # their policies were in the one refused call
+        lines = report_block(result.stdout, app)  # their policies were in the one refused call
         assert lines[0] == f"{app}: failed", result.stdout
         assert any("refused:" in m and "REQUEST_LIMIT_EXCEEDED" in m for m in lines), lines
-    assert "settings: not attempted: the run stopped before it" in block(
+    assert "settings: not attempted: the run stopped before it" in report_block(
         result.stdout, "Data_Warehouse_ETL"
     )
     assert org.load()["metadata"] == before["metadata"]

@@ -6,7 +6,6 @@ or as planned, never anything else."""
 from __future__ import annotations
 
 import json
-import re
 import signal
 import time
 from pathlib import Path
@@ -14,7 +13,15 @@ from typing import Any
 
 from reconciler import fields as F
 
-from .conftest import COMPONENTS, POLICIES, SETTINGS, SHIPPED_DESIRED, finish_cli, start_cli
+from .conftest import (
+    COMPONENTS,
+    POLICIES,
+    SETTINGS,
+    SHIPPED_DESIRED,
+    finish_cli,
+    report_block,
+    start_cli,
+)
 
 SIDE_TYPE = {"settings": SETTINGS, "policies": POLICIES}
 
@@ -54,17 +61,6 @@ def _value(doc: dict[str, Any], change: dict[str, Any]) -> Any:
     return F.decode_component(side, fields)[f"{side}.{field}"]
 
 
-def _block(stdout: str, app: str) -> list[str]:
-    lines = stdout.splitlines()
-    start = next(i for i, line in enumerate(lines) if re.match(rf"^  {app}: \w", line))
-    out = [lines[start].strip()]
-    for line in lines[start + 1 :]:
-        if not line.startswith("      "):
-            break
-        out.append(line.strip())
-    return out
-
-
 def test_sigint_finishes_the_call_in_flight_then_reports_and_exits_130(org_file, tmp_path):
     org = org_file(mutate=_slow_writes(2.5))
     proc, evidence, _ = _start_and_wait_for_first_write(org, tmp_path)
@@ -76,7 +72,7 @@ def test_sigint_finishes_the_call_in_flight_then_reports_and_exits_130(org_file,
     assert "Interrupted by SIGINT" in done.stdout
     # Policies go first for both apps (disabling); that call finished, settings never started.
     for app in ("Data_Warehouse_ETL", "Legacy_Importer"):
-        lines = _block(done.stdout, app)
+        lines = report_block(done.stdout, app)
         assert lines[0] == f"{app}: partially applied", done.stdout
         assert "settings: not attempted: interrupted" in lines, lines
     [record] = [json.loads(p.read_text()) for p in evidence.glob("*.json")]
@@ -102,7 +98,7 @@ def test_a_second_signal_abandons_the_call_and_still_reports(org_file, tmp_path)
     assert "Traceback" not in done.stdout + done.stderr
     assert "Interrupted by SIGTERM" in done.stdout
     for app in ("Data_Warehouse_ETL", "Legacy_Importer"):
-        lines = _block(done.stdout, app)
+        lines = report_block(done.stdout, app)
         assert lines[0] == f"{app}: unknown", done.stdout
         assert any("interrupted while the write was in flight" in m for m in lines), lines
     [record] = [json.loads(p.read_text()) for p in evidence.glob("*.json")]
