@@ -57,3 +57,18 @@ def show(value: Any) -> str:
 
 def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+#: Risk factors arrive marked "+ " (raises the risk), "- " (lowers it) or "? " (unknown). In a
+#: plan, `+`/`-` read as Terraform's create/destroy, so every human view says it in words.
+FACTOR_MARKS = {
+    "+ ": ("raises", "[raises]"),
+    "- ": ("lowers", "[lowers]"),
+    "? ": ("unknown", "[unknown]"),
+}
+
+
+def factor_parts(factor: str) -> tuple[str, str, str]:
+    """(role, mark in words, the rest) of a risk factor; role and mark empty when unmarked."""
+    role, mark = FACTOR_MARKS.get(factor[:2], ("", ""))
+    return (role, mark, factor[2:]) if mark else ("", "", factor)

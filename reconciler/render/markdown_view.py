@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ..controls import BY_ID
-from ..display import plural, printable, show
+from ..display import factor_parts, plural, printable, show
 from ..model import LEVEL_ORDER, FieldChange, Finding, Plan, RiskContext
 from ..safety import assess
 from .text_view import risk_order, summary_line
@@ -121,6 +121,12 @@ def md_item(text: object) -> str:
     return shown
 
 
+def _factor(factor: str) -> str:
+    """A risk factor with its mark in words, as in the text view (never a bare `+`/`-`)."""
+    _, mark, text = factor_parts(factor)
+    return f"{mark} {md_text(text)}" if mark else md_item(text)
+
+
 def _names(names: list[str]) -> str:
     shown = ", ".join(md_code(n) for n in names[:_NAMES_SHOWN])
     more = len(names) - _NAMES_SHOWN
@@ -187,7 +193,7 @@ def _risk_section(plan: Plan) -> _Section | None:
             continue
         level = md_text(risk.level.upper())
         lines = [f"1. **{level}** {md_code(app.name)}: {_who(risk)}"]
-        lines += [f"   - {md_item(factor)}" for factor in risk.factors]
+        lines += [f"   - {_factor(factor)}" for factor in risk.factors]
         urgent = LEVEL_ORDER.get(risk.level, len(LEVEL_ORDER)) <= LEVEL_ORDER["unknown"]
         items.append(_Item("\n".join(lines), _URGENT if urgent else _RISK))
     head = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextvars import ContextVar
 
-from ..display import plural, printable, show
+from ..display import factor_parts, plural, printable, show
 from ..model import LEVEL_ORDER, AppPlan, Finding, Plan, RiskContext
 
 ENABLE_MARK = "  # enables an OAuth flow"
@@ -27,21 +27,13 @@ def plain(role: str, text: str) -> str:
 
 PAINT: ContextVar[Paint] = ContextVar("PAINT", default=plain)
 
-#: Risk factors arrive marked "+ " (raises the risk), "- " (lowers it) or "? " (unknown). In a
-#: plan, `+`/`-` read as Terraform's create/destroy, so the text view says it in words.
-FACTOR_MARKS = {
-    "+ ": ("raises", "[raises] "),
-    "- ": ("lowers", "[lowers] "),
-    "? ": ("unknown", "[unknown] "),
-}
-
 
 def factor_text(factor: str, paint: Paint = plain) -> str:
     """One risk factor with its mark in words ("[raises] run-as user ... is inactive")."""
-    role, mark = FACTOR_MARKS.get(factor[:2], ("", ""))
+    role, mark, text = factor_parts(factor)
     if not mark:
-        return printable(factor)
-    return paint(role, mark.rstrip()) + " " + printable(factor[2:])
+        return printable(text)
+    return paint(role, mark) + " " + printable(text)
 
 
 def summary_line(plan: Plan) -> str:

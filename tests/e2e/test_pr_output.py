@@ -113,10 +113,11 @@ def test_markdown_risk_ranking_is_the_plans_risk_highest_first(review) -> None:
     assert shown == [
         (a["risk"]["level"].upper(), a["name"], a["risk"]["run_as"]["username"]) for a in expected
     ]
-    for app in expected:  # every factor, under its app, none able to start a nested list
+    marks = {"+": "[raises]", "-": "[lowers]", "?": "[unknown]"}
+    for app in expected:  # every factor, marked in words (never a bare +/-), under its app
         for factor in app["risk"]["factors"]:
-            item = re.escape(factor[1:].replace("_", "&#95;"))
-            assert re.search(rf"^   - &#\d+;{item}$", md, re.M), factor
+            item = re.escape(marks[factor[0]] + " " + factor[2:].replace("_", "&#95;"))
+            assert re.search(rf"^   - {item}$", md, re.M), factor
 
 
 def test_markdown_lists_each_change_with_its_control_id(review) -> None:
