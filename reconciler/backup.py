@@ -10,8 +10,6 @@ rollback can say which of its changes re-enable what the baseline forbids.
 from __future__ import annotations
 
 import json
-import os
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,23 +19,13 @@ from . import fields as F
 from .errors import ReconcilerError
 from .fileio import write_atomic
 from .model import Component, Plan
+from .paths import safe_name, state_dir
 
 BACKUP_VERSION = "1"
-#: Where this tool keeps its own files (backups, locks); RECONCILER_DIR moves it.
-STATE_DIR_ENV = "RECONCILER_DIR"
-
-
-def state_dir() -> Path:
-    return Path(os.environ.get(STATE_DIR_ENV) or ".reconciler")
 
 
 def default_backup_dir() -> Path:
     return state_dir() / "backups"
-
-
-def safe_name(org_id: str) -> str:
-    """An org id as a file name: Salesforce ids are alphanumeric; anything else is replaced."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", org_id) or "unknown-org"
 
 
 def write_backup(

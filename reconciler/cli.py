@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .errors import ReconcilerError
+from .paths import DEFAULT_EMULATOR_STATE
 from .redaction import configure_logging, scrub
 from .stopping import STOP
 
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 # Everything else is imported inside the command that needs it: `--help` and `validate` never
 # load the org stack (requests, lxml, simple-salesforce) or the planner (DeepDiff).
-DEFAULT_EMULATOR_STATE = Path(".reconciler/emulator-org.json")
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_VIOLATIONS = 0, 1, 2, 3
 CONFIRM = "Do you want to perform these actions? Only 'yes' will be accepted:"

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .backup import safe_name
 from .fileio import write_atomic
 from .model import Plan
+from .paths import safe_name
 from .planfile import plan_document
 
 #: CI variables that identify the actor and the run, when present.

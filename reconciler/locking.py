@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .backup import safe_name, state_dir
 from .display import printable
 from .errors import ReconcilerError
 from .fileio import write_atomic
+from .paths import safe_name, state_dir
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.2

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import ReconcilerError
+from ..paths import DEFAULT_EMULATOR_STATE
 from .http import GuardedSession
 from .interface import Org
 from .login import LoginOptions, alias_login, choose, is_loopback, jwt_login, sfdx_url_login
@@ -23,7 +24,6 @@ from .salesforce import API_VERSION, DEFAULT_PARALLELISM, SalesforceOrg
 if TYPE_CHECKING:
     from ..emulator.server import EmulatorServer
 
-DEFAULT_EMULATOR_STATE = Path(".reconciler/emulator-org.json")
 TOKEN_ENV = "SF_ACCESS_TOKEN"
 
 
