@@ -25,8 +25,6 @@ class Component:
     type: str
     full_name: str
     fields: dict[str, Any]
-    #: Why writing this component back would lose data (e.g. elements unknown to the WSDL).
-    unwritable: str | None = None
 
     def __repr__(self) -> str:
         shown = {k: ("***" if k in F.SECRET_FIELDS else v) for k, v in self.fields.items()}
@@ -40,7 +38,7 @@ class Component:
         return self.fields.get("externalClientApplication")
 
     def copy(self) -> Component:
-        return Component(self.type, self.full_name, copy.deepcopy(self.fields), self.unwritable)
+        return Component(self.type, self.full_name, copy.deepcopy(self.fields))
 
 
 @dataclass

@@ -87,7 +87,7 @@ def plan_app(wanted: DesiredApp, live: LiveApp | None, controls: Sequence[Contro
             )
         )
     after = {**live_values, **{c.path: c.after for c in plan.changes}}
-    _check_feasible(plan, live, after)
+    _check_feasible(plan, after)
     plan.findings = findings(wanted.name, after, controls, wanted if wanted.listed else None)
     for exc in wanted.exceptions:
         control = BY_ID[exc.control]
@@ -102,7 +102,7 @@ def _readable(live: LiveApp) -> set[str]:
     return {side for side in F.TYPE_OF_SIDE if live.component(side) is not None}
 
 
-def _check_feasible(plan: AppPlan, live: LiveApp, after: dict[str, Any]) -> None:
+def _check_feasible(plan: AppPlan, after: dict[str, Any]) -> None:
     """Refuse at plan time what the org would refuse at apply time, with a clearer message.
 
     `after` is the app's values once the plan is applied."""
@@ -111,13 +111,6 @@ def _check_feasible(plan: AppPlan, live: LiveApp, after: dict[str, Any]) -> None
             "policies.client_credentials is true but no run-as user is set: declare "
             "policies.run_as (a username with the API Only permission)"
         )
-    for side in {c.side for c in plan.changes}:
-        component = live.component(side)
-        if component is not None and component.unwritable:
-            plan.errors.append(
-                f"{component.full_name} cannot be written without losing data: "
-                f"{component.unwritable}"
-            )
 
 
 def unlisted_apps(
