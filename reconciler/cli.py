@@ -344,7 +344,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def _wants_json(args: list[str]) -> bool:
     """`--format json` (or `--format=json`) among a command's raw arguments."""
-    pairs = zip(args, [*args[1:], ""], strict=True)
+    pairs = zip(args, [*args[1:], ""], strict=False)  # no arguments at all: no pairs
     return any(a == "--format=json" or (a == "--format" and b == "json") for a, b in pairs)
 
 
