@@ -151,19 +151,20 @@ def test_verification_reports_every_field_changed_behind_our_back(server, desire
 # -- save retries and lost answers, through the CLI ------------------------------------------
 
 
+def lock_row_on_portal(times: int | None) -> dict[str, Any]:
+    """UNABLE_TO_LOCK_ROW on Partner_Portal's policy save, `times` times (None: always)."""
+    return {
+        "op": "updateMetadata",
+        "match": COMPONENTS["Partner_Portal"][1],
+        "kind": "save_error",
+        "statusCode": "UNABLE_TO_LOCK_ROW",
+        "message": "unable to obtain exclusive access to this record",
+        "times": times,
+    }
+
+
 def test_a_transient_save_error_is_retried_and_then_applied(org_file, desired):
-    org = org_file(
-        mutate=with_faults(
-            {
-                "op": "updateMetadata",
-                "match": COMPONENTS["Partner_Portal"][1],
-                "kind": "save_error",
-                "statusCode": "UNABLE_TO_LOCK_ROW",
-                "message": "unable to obtain exclusive access to this record",
-                "times": 1,
-            }
-        )
-    )
+    org = org_file(mutate=with_faults(lock_row_on_portal(times=1)))
     result = apply(org, desired(YAML))
     assert result.exit_code == 0, result.output
     assert report_block(result.stdout, "Partner_Portal")[0] == "Partner_Portal: applied"
@@ -171,18 +172,7 @@ def test_a_transient_save_error_is_retried_and_then_applied(org_file, desired):
 
 
 def test_a_save_error_that_persists_fails_after_bounded_retries(org_file, desired):
-    org = org_file(
-        mutate=with_faults(
-            {
-                "op": "updateMetadata",
-                "match": COMPONENTS["Partner_Portal"][1],
-                "kind": "save_error",
-                "statusCode": "UNABLE_TO_LOCK_ROW",
-                "message": "unable to obtain exclusive access to this record",
-                "times": None,
-            }
-        )
-    )
+    org = org_file(mutate=with_faults(lock_row_on_portal(times=None)))
     result = apply(org, desired(YAML))
     assert result.exit_code == 1, result.output
     portal = report_block(result.stdout, "Partner_Portal")
@@ -194,18 +184,7 @@ def test_a_save_error_that_persists_fails_after_bounded_retries(org_file, desire
 
 @pytest.mark.parametrize(("retries", "attempts"), [("0", None), ("1", "2")])
 def test_save_retries_follow_the_retries_option(org_file, desired, retries, attempts):
-    org = org_file(
-        mutate=with_faults(
-            {
-                "op": "updateMetadata",
-                "match": COMPONENTS["Partner_Portal"][1],
-                "kind": "save_error",
-                "statusCode": "UNABLE_TO_LOCK_ROW",
-                "message": "unable to obtain exclusive access to this record",
-                "times": None,
-            }
-        )
-    )
+    org = org_file(mutate=with_faults(lock_row_on_portal(times=None)))
     result = run(
         "apply", "-o", org.target, "-d", desired(YAML), "--auto-approve", "--retries", retries
     )
