@@ -21,6 +21,18 @@ SAMPLE = REPO / "examples" / "sfdx-project"
 DEFAULT = Path("force-app/main/default")
 
 
+def assert_generated_policy(rec) -> None:
+    """The policy Salesforce generates for an app without one (eca doc §13a)."""
+    assert (
+        rec.ipRelaxationPolicyType,
+        rec.permittedUsersPolicyType,
+        rec.refreshTokenPolicyType,
+        rec.refreshTokenValidityPeriod,
+        rec.refreshTokenValidityUnit,
+        rec.requiredSessionLevel,
+    ) == ("Enforce", "AllSelfAuthorized", "SpecificLifetime", 365, "Days", "STANDARD")
+
+
 def test_secret_access_off_returns_the_key_without_the_secret(server, sf):
     """Six retrieved global files in five repositories: consumerKey present, consumerSecret
     absent, and the retrieve succeeded. That is the default model."""
@@ -98,14 +110,7 @@ def test_deploying_without_a_policy_generates_the_default_policy(deployed):
         "Inventory_Sync_oauthSettings_defaultPolicy"
     )
     assert rec.externalClientApplication == "Inventory_Sync"
-    assert (
-        rec.ipRelaxationPolicyType,
-        rec.permittedUsersPolicyType,
-        rec.refreshTokenPolicyType,
-        rec.refreshTokenValidityPeriod,
-        rec.refreshTokenValidityUnit,
-        rec.requiredSessionLevel,
-    ) == ("Enforce", "AllSelfAuthorized", "SpecificLifetime", 365, "Days", "STANDARD")
+    assert_generated_policy(rec)
     assert rec.isClientCredentialsFlowEnabled is False
     assert rec.isTokenExchangeFlowEnabled is False
     assert rec.isGuestCodeCredFlowEnabled is False
@@ -227,14 +232,7 @@ def test_creating_oauth_settings_generates_the_default_policy(sf):
     mine = [r for r in _read_all(sf, POLICY) if r.externalClientApplication == "Fresh_App"]
     assert [r.fullName for r in mine] == ["Fresh_App_oauth_defaultPolicy"]
     (rec,) = mine
-    assert (
-        rec.ipRelaxationPolicyType,
-        rec.permittedUsersPolicyType,
-        rec.refreshTokenPolicyType,
-        rec.refreshTokenValidityPeriod,
-        rec.refreshTokenValidityUnit,
-        rec.requiredSessionLevel,
-    ) == ("Enforce", "AllSelfAuthorized", "SpecificLifetime", 365, "Days", "STANDARD")
+    assert_generated_policy(rec)
     flags = _wsdl_booleans(POLICY)
     assert {b: getattr(rec, b) for b in flags} == dict.fromkeys(flags, False)
 
