@@ -17,9 +17,10 @@ from typing import Any
 
 from .controls import BY_ID, Control
 from .desired_model import BaselineConfig, DesiredApp, DesiredState, ExceptionEntry
+from .display import cut
 from .errors import Issue
 from .model import Finding
-from .yaml_source import cut
+from .yaml_source import SHOWN_CHARS
 
 
 def selected(config: BaselineConfig) -> list[Control]:
@@ -56,7 +57,7 @@ def check_desired(state: DesiredState, today: date) -> tuple[list[Issue], list[I
                         exc.line,
                         where,
                         f"exception for {exc.control} expires in {days} day(s) "
-                        f"({exc.expires}); owner {cut(exc.owner)}",
+                        f"({exc.expires}); owner {cut(exc.owner, SHOWN_CHARS)}",
                     )
                 )
             if exc.control not in state.baseline.controls:

@@ -22,11 +22,11 @@ from .baseline import check_desired
 from .controls import BY_ID as CONTROLS_BY_ID
 from .controls import DEFAULT_BASELINE
 from .desired_model import BaselineConfig, DesiredApp, DesiredState, ExceptionEntry
+from .display import cut
 from .errors import DesiredStateError, Issue
 from .yaml_source import (
     SHOWN_CHARS,
     LocatedDict,
-    cut,
     find_yaml_files,
     parse_bytes,
     read_source,
@@ -81,7 +81,7 @@ class _Validator:
                 self.issue(
                     mapping.line_of(key),
                     f"{where}.{key}".lstrip("."),
-                    _suggest(cut(str(key)), list(allowed)),
+                    _suggest(cut(str(key), SHOWN_CHARS), list(allowed)),
                 )
 
     def mapping(self, value: Any, line: int, key: str) -> LocatedDict | None:
@@ -141,7 +141,7 @@ class _Validator:
                     values[specs[key].path] = value
                     lines[specs[key].path] = key_line
             else:
-                self.issue(key_line, qualified, _suggest(cut(str(key)), allowed))
+                self.issue(key_line, qualified, _suggest(cut(str(key), SHOWN_CHARS), allowed))
         return values, lines
 
     def sides(self, raw: Any, line: int, where: str) -> tuple[dict, dict]:

@@ -72,3 +72,14 @@ def factor_parts(factor: str) -> tuple[str, str, str]:
     """(role, mark in words, the rest) of a risk factor; role and mark empty when unmarked."""
     role, mark = FACTOR_MARKS.get(factor[:2], ("", ""))
     return (role, mark, factor[2:]) if mark else ("", "", factor)
+
+
+def cut(text: str, limit: int) -> str:
+    """Text cut to `limit` characters with an ellipsis: an error message never embeds a large
+    value, whether it came from the YAML or from the org."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def one_line(text: str, limit: int) -> str:
+    """The org's (or a library's) wording on one line, runs of white space folded, then cut."""
+    return cut(" ".join(text.split()), limit)

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .display import cut
 from .errors import IncompleteResponse, OrgError, RequestLimitExceeded, SessionExpired
 from .model import RunAsUser
 from .org.interface import NO_USERS, Org
@@ -67,12 +68,6 @@ class RiskLookups:
     gaps: dict[str, list[LookupFailure]] = field(default_factory=dict)
 
 
-def _short(text: str) -> str:
-    """The org's message, length capped. Kept as data: the human views escape control
-    characters when they print it (display.py `printable`), JSON escapes its own."""
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
-
-
 def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -90,7 +85,9 @@ def _query(
     except _FATAL:
         raise
     except OrgError as exc:
-        failures.append(LookupFailure(sobject, _short(str(exc)), skipped=exc.code == NO_USERS))
+        failures.append(
+            LookupFailure(sobject, cut(str(exc), _MAX_MESSAGE), skipped=exc.code == NO_USERS)
+        )
         return None
 
 

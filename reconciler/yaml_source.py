@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from .display import cut
 from .errors import Issue
 
 #: One desired-state file may be this big. 10,000 apps declaring nine fields each take ~3 MB;
@@ -60,11 +61,6 @@ def shorten(value: Any, limit: int = SHOWN_CHARS) -> str:
         if size > limit:
             return "".join(out)[:limit] + "…"
     return "".join(out)
-
-
-def cut(text: str, limit: int = SHOWN_CHARS) -> str:
-    """Plain text (a key, an error's wording) cut to `limit` characters with an ellipsis."""
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _repr_pieces(value: Any, limit: int) -> Iterator[str]:
@@ -272,7 +268,7 @@ class _LocatingConstructor:
                     Issue(
                         self.file,
                         line,
-                        cut(str(key)),
+                        cut(str(key), SHOWN_CHARS),
                         f"duplicate key (first defined on line {mapping.key_lines[key]})",
                     )
                 )
@@ -281,7 +277,12 @@ class _LocatingConstructor:
                 mapping[key] = self.construct_object(value_node, deep=deep)  # type: ignore[attr-defined]
             except ValueError as exc:  # e.g. a date like 2027-02-30 that YAML cannot build
                 self.issues.append(
-                    Issue(self.file, line, cut(str(key)), f"invalid value: {cut(str(exc), 200)}")
+                    Issue(
+                        self.file,
+                        line,
+                        cut(str(key), SHOWN_CHARS),
+                        f"invalid value: {cut(str(exc), 200)}",
+                    )
                 )
                 mapping[key] = None
             mapping.key_lines[key] = line

@@ -20,13 +20,12 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+from ..display import cut, one_line, printable
 from ..errors import IncompleteResponse, OrgError, OutcomeUnknown, TransientOrgError
 from ..redaction import scrub
 
 MAX_RESPONSE_BYTES = 50 * 1024 * 1024
 _CHUNK = 256 * 1024
-#: Gateway and availability errors: the request did not reach a working server.
-TRANSIENT_STATUS = frozenset({502, 503, 504})
 
 
 class RedirectRefused(IncompleteResponse):
@@ -69,7 +68,7 @@ class GuardedSession(requests.Session):
             response.close()
             raise RedirectRefused(
                 f"the org answered HTTP {response.status_code}, a redirect from {here} to "
-                f"{printable_host(there)}; redirects are never followed (the request carries "
+                f"{_host(there)}; redirects are never followed (the request carries "
                 "the session). Check the instance URL."
             )
         self._read_capped(response, str(url))
@@ -103,9 +102,9 @@ def _too_large(url: str, size: int, cap: int) -> IncompleteResponse:
     )
 
 
-def printable_host(host: str) -> str:
-    """A host name as it may be shown: anything but URL-safe characters is escaped."""
-    return host.encode("ascii", "backslashreplace").decode()[:200]
+def _host(host: str) -> str:
+    """A host name as it may be shown (it came from the org's Location header or our URL)."""
+    return cut(printable(host), 200)
 
 
 def transport_error(exc: requests.RequestException, call: str, *, sent_matters: bool) -> OrgError:
@@ -121,7 +120,7 @@ def transport_error(exc: requests.RequestException, call: str, *, sent_matters: 
     kind = type(exc).__name__
     host = urlsplit(str(getattr(exc.request, "url", "") or "")).netloc or "the org"
     detail = _reason(exc)
-    message = f"cannot reach {printable_host(host)} ({call}, {kind}): {detail}"
+    message = f"cannot reach {_host(host)} ({call}, {kind}): {detail}"
     if isinstance(exc, requests.exceptions.SSLError):
         return OrgError(f"{message}; for a private CA set REQUESTS_CA_BUNDLE")
     if isinstance(exc, requests.ConnectTimeout) or _not_sent(exc):
@@ -161,8 +160,7 @@ def _reason(exc: BaseException) -> str:
     """The innermost cause in a few words, not urllib3's "Max retries exceeded" wrapper."""
     innermost = _chain(exc)[-1]
     text = str(innermost.args[-1] if innermost.args else innermost) or type(innermost).__name__
-    text = scrub(" ".join(text.split()))
-    return text if len(text) <= 200 else text[:197] + "..."
+    return one_line(scrub(text), 200)
 
 
 def _not_sent(exc: BaseException) -> bool:

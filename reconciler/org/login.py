@@ -25,10 +25,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..display import printable
+from ..display import cut, one_line, printable
 from ..errors import OrgError, ReconcilerError
 from ..redaction import register_secret
-from .http import GuardedSession, printable_host, transport_error
+from .http import GuardedSession, transport_error
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,8 @@ def _post_token(
     """POST the form to <origin>/services/oauth2/token; the answer's JSON, or a LoginError
     carrying Salesforce's `error: error_description` (escaped, no credential in it)."""
     url = f"{origin}/services/oauth2/token"
-    log.debug("%s: POST %s/services/oauth2/token", what, printable_host(urlsplit(origin).netloc))
+    host = cut(printable(urlsplit(origin).netloc), 200)  # as it may be shown
+    log.debug("%s: POST %s/services/oauth2/token", what, host)
     try:
         response = session.post(
             url,
@@ -188,7 +189,7 @@ def _post_token(
         answer = None
     if not isinstance(answer, dict):
         raise LoginError(
-            f"{what}: {printable_host(urlsplit(origin).netloc)} answered HTTP "
+            f"{what}: {host} answered HTTP "
             f"{response.status_code} without Salesforce's OAuth JSON; is the login URL right?"
         )
     if response.status_code != 200 or "error" in answer:
@@ -203,9 +204,7 @@ def _post_token(
 
 
 def _short(value: Any, default: str) -> str:
-    text = default if value is None else str(value)
-    text = printable(" ".join(text.split()))
-    return text if len(text) <= 300 else text[:297] + "..."
+    return printable(one_line(default if value is None else str(value), 300))
 
 
 class OAuthRefused(LoginError):

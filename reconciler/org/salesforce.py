@@ -25,6 +25,7 @@ import requests
 from lxml import etree
 
 from .. import fields as F
+from ..display import one_line
 from ..errors import (
     IncompleteResponse,
     OrgError,
@@ -326,7 +327,7 @@ class SalesforceOrg:
                 errors = [
                     (
                         (error.findtext(soap.md("statusCode")) or "UNKNOWN").strip(),
-                        scrub(" ".join((error.findtext(soap.md("message")) or "").split()))[:500],
+                        one_line(scrub(error.findtext(soap.md("message")) or ""), 500),
                     )
                     for error in result.findall(soap.md("errors"))
                 ]
@@ -391,7 +392,7 @@ def _rest_error(exc: Any) -> OrgError:
         detail = f"{code}: {detail[0].get('message')}"
     elif isinstance(detail, bytes | str):
         detail = f"{len(detail)} bytes of non-JSON content"
-    text = f"query failed (HTTP {exc.status}): {scrub(str(detail))[:500]}"
+    text = f"query failed (HTTP {exc.status}): {one_line(scrub(str(detail)), 500)}"
     if exc.status == 401 or code == "INVALID_SESSION_ID":
         return SessionExpired(text, code or "INVALID_SESSION_ID")
     if code == "REQUEST_LIMIT_EXCEEDED":

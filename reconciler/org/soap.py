@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from lxml import etree
 
+from ..display import one_line
 from ..errors import (
     IncompleteResponse,
     OrgError,
@@ -78,7 +79,7 @@ def parse_reply(status: int, content_type: str, body: bytes, call: str) -> etree
         root = etree.fromstring(body, _PARSER)
     except etree.XMLSyntaxError as exc:
         raise IncompleteResponse(
-            f"{call}: the org's reply is not well-formed XML ({_short(str(exc))}); "
+            f"{call}: the org's reply is not well-formed XML ({one_line(str(exc), 200)}); "
             "it may have been truncated. Nothing from it was used."
         ) from None
     if root.tag != f"{{{SOAP_ENV}}}Envelope":
@@ -94,7 +95,7 @@ def parse_reply(status: int, content_type: str, body: bytes, call: str) -> etree
     if answer.tag != md(f"{call}Response"):
         raise IncompleteResponse(
             f"{call}: expected {call}Response in the reply, "
-            f"got {_short(etree.QName(answer).localname)}"
+            f"got {one_line(etree.QName(answer).localname, 200)}"
         )
     return answer
 
@@ -102,7 +103,8 @@ def parse_reply(status: int, content_type: str, body: bytes, call: str) -> etree
 def fault_error(fault: etree._Element, call: str) -> OrgError:
     """A SOAP fault as the matching error type; `faultcode` is `sf:<CODE>` (wire doc §8)."""
     code = (fault.findtext("faultcode") or "").rpartition(":")[2].strip() or "FAULT"
-    message = scrub(_short(fault.findtext("faultstring") or code, 500))
+    # Scrubbed before it is cut, so a secret can never survive as an unmatched fragment.
+    message = one_line(scrub(fault.findtext("faultstring") or code), 500)
     text = f"{call} failed: {message}"
     if code == "INVALID_SESSION_ID":
         return SessionExpired(text, code)
@@ -138,9 +140,3 @@ def xsi_type(element: etree._Element) -> str | None:
 def _describe(content_type: str, body: bytes) -> str:
     kind = content_type.split(";")[0].strip() or "no content type"
     return f"{kind}, {len(body)} bytes"
-
-
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    text = text.encode("ascii", "backslashreplace").decode()
-    return text if len(text) <= limit else text[: limit - 3] + "..."
