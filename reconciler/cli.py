@@ -124,8 +124,9 @@ _ORG_FLAGS: list[tuple[str, Any, Any, str | None, str]] = [
         click.IntRange(1, 25),
         DEFAULT_PARALLELISM,
         "N",
-        "Org calls in flight at once (1 = strictly sequential). Salesforce allows 25 "
-        "concurrent long-running requests per org; short Metadata reads stay well below.",
+        "Org calls in flight at once (1 = strictly sequential). Salesforce limits only "
+        "requests running 20 s or longer: 25 at once (production, sandbox), 5 (Developer "
+        "Edition, trial); short Metadata reads are not counted.",
     ),
     (
         "--retries",

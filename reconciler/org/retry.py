@@ -52,5 +52,3 @@ class RetryPolicy:
         )
         return retrying(call)
 
-
-NO_RETRY = RetryPolicy(attempts=1)

@@ -49,10 +49,10 @@ T = TypeVar("T")
 API_VERSION = "63.0"
 BATCH = 10  # components per read/CRUD call (wire doc §4)
 LIST_QUERIES = 3  # ListMetadataQuery per listMetadata call
-#: Concurrent API calls. Salesforce caps *long-running* (20 s+) concurrent requests per org
-#: (25 in production, Salesforce Developer Limits and Allocations Quick Reference, "Concurrent
-#: API Request Limits"); short Metadata reads stay far below it. 8 leaves room for other
-#: integrations sharing the org.
+#: Concurrent API calls. Salesforce caps only requests of 20 s or longer: 25 at once in
+#: production orgs and sandboxes, 5 in Developer Edition and trial orgs, none for shorter ones
+#: (Salesforce "API Request Limits and Allocations", Concurrent API Request Limits). Metadata
+#: reads of 10 components take well under a second; 8 leaves room for other integrations.
 DEFAULT_PARALLELISM = 8
 MAX_PARALLELISM = 25
 
