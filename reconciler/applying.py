@@ -298,7 +298,7 @@ class _Run:
         for side in ("settings", "policies"):
             steps = [s for s in self.steps if s.side == side]
             if steps:
-                self._refresh(F.TYPE_OF_SIDE[side], steps, first=True)
+                self._refresh(F.TYPE_OF_SIDE[side], steps)
         refused = {s.app.name for s in self.steps if s.state == "stale"}
         for step in self.steps:
             if step.app.name in refused and step.state != "stale":
@@ -318,7 +318,7 @@ class _Run:
             )
         self._prepared = {id(s) for s in todo}
 
-    def _refresh(self, type_name: str, steps: list[_Step], first: bool = False) -> None:
+    def _refresh(self, type_name: str, steps: list[_Step]) -> None:
         """Re-read `steps`' components by name and decide, per step, whether to write."""
         fresh = self._read(type_name, steps)
         for step in steps:

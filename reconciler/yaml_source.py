@@ -364,14 +364,6 @@ def parse_yaml(text: str, display: str) -> tuple[Any, list[Issue]]:
     raise AssertionError("unreachable: the pure-Python loader always returns")
 
 
-def load_yaml(path: Path, display: str) -> tuple[Any, list[Issue]]:
-    """Read (within the size limit), decode and parse one file."""
-    raw, issues = read_source(path, display)
-    if raw is None:
-        return None, issues
-    return parse_bytes(raw, display)
-
-
 def parse_bytes(raw: bytes, display: str) -> tuple[Any, list[Issue]]:
     """Decode UTF-8 and parse; undecodable bytes are an Issue, not a raise."""
     try:

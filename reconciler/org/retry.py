@@ -51,4 +51,3 @@ class RetryPolicy:
             reraise=True,
         )
         return retrying(call)
-
