@@ -13,6 +13,7 @@ GuardedSession, so the two rules below hold for every byte exchanged with the or
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -63,13 +64,9 @@ class GuardedSession(requests.Session):
         kwargs["stream"] = True
         response = super().request(method, url, *args, **kwargs)
         if response.is_redirect or 300 <= response.status_code < 400:
-            here = urlsplit(str(url)).netloc
-            there = urlsplit(response.headers.get("Location", "")).netloc or "(no location)"
             response.close()
-            raise RedirectRefused(
-                f"the org answered HTTP {response.status_code}, a redirect from {here} to "
-                f"{_host(there)}; redirects are never followed (the request carries "
-                "the session). Check the instance URL."
+            raise redirect_refused(
+                response.status_code, str(url), response.headers.get("Location", "")
             )
         self._read_capped(response, str(url))
         return response
@@ -79,14 +76,14 @@ class GuardedSession(requests.Session):
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_response_bytes:
             response.close()
-            raise _too_large(url, int(declared), self.max_response_bytes)
+            raise too_large(url, int(declared), self.max_response_bytes)
         chunks: list[bytes] = []
         size = 0
         for chunk in response.iter_content(_CHUNK):
             size += len(chunk)
             if size > self.max_response_bytes:
                 response.close()
-                raise _too_large(url, size, self.max_response_bytes)
+                raise too_large(url, size, self.max_response_bytes)
             chunks.append(chunk)
         # requests' documented way to hold a body is `content`; setting the private slot is
         # what `content` itself does after reading, so later `.json()`/`.text` use our bytes.
@@ -94,11 +91,20 @@ class GuardedSession(requests.Session):
         response._content_consumed = True  # type: ignore[attr-defined]
 
 
-def _too_large(url: str, size: int, cap: int) -> IncompleteResponse:
+def too_large(url: str, size: int, cap: int) -> IncompleteResponse:
     path = urlsplit(url).path
     return IncompleteResponse(
         f"the org's reply to {path} is larger than {cap // (1024 * 1024)} MB "
         f"(at least {size / (1024 * 1024):.1f} MB); refusing to read it"
+    )
+
+
+def redirect_refused(status: int, url: str, location: str) -> RedirectRefused:
+    here = urlsplit(url).netloc
+    there = urlsplit(location).netloc or "(no location)"
+    return RedirectRefused(
+        f"the org answered HTTP {status}, a redirect from {here} to {_host(there)}; redirects "
+        "are never followed (the request carries the session). Check the instance URL."
     )
 
 
@@ -108,34 +114,50 @@ def _host(host: str) -> str:
 
 
 def transport_error(exc: requests.RequestException, call: str, *, sent_matters: bool) -> OrgError:
-    """Map a requests failure onto the taxonomy.
-
-    For a read, every connection failure or timeout is transient. For a write
-    (`sent_matters`), only a failure before the request left is merely transient; once it was
-    sent, a timeout or dropped connection leaves the outcome unknown (OutcomeUnknown), which
-    the applier settles by re-reading.
-    """
+    """Map a requests failure onto the taxonomy (see `failure`)."""
     if isinstance(exc, requests.JSONDecodeError):
         return IncompleteResponse(f"{call}: the org's reply is not valid JSON ({exc.msg})")
-    kind = type(exc).__name__
     host = urlsplit(str(getattr(exc.request, "url", "") or "")).netloc or "the org"
-    detail = _reason(exc)
-    message = f"cannot reach {_host(host)} ({call}, {kind}): {detail}"
     if isinstance(exc, requests.exceptions.SSLError):
-        return OrgError(f"{message}; for a private CA set REQUESTS_CA_BUNDLE")
+        return failure(host, call, exc, sent=False, sent_matters=sent_matters)
     if isinstance(exc, requests.ConnectTimeout) or _not_sent(exc):
-        return TransientOrgError(message, "CONNECTION_FAILED")
+        return failure(host, call, exc, sent=False, sent_matters=sent_matters)
     if isinstance(
         exc, requests.Timeout | requests.ConnectionError | requests.exceptions.ChunkedEncodingError
     ):
-        if sent_matters:
-            return OutcomeUnknown(
-                f"{call}: the request was sent but no complete answer came back ({kind}); "
-                "the org may or may not have applied it",
-                "OUTCOME_UNKNOWN",
-            )
-        return TransientOrgError(message, "CONNECTION_FAILED")
-    return OrgError(message)
+        return failure(host, call, exc, sent=True, sent_matters=sent_matters)
+    return OrgError(_cannot_reach(host, call, exc))
+
+
+def failure(
+    host: str, call: str, exc: BaseException, *, sent: bool, sent_matters: bool
+) -> OrgError:
+    """A transport failure as the taxonomy's error, for requests and http.client alike.
+
+    Before the request left (`sent` false: connecting, resolving, the TLS handshake) nothing
+    reached the org, so even a write may simply be retried: transient. Once it was sent, a
+    timeout or dropped connection leaves a write's outcome unknown (OutcomeUnknown), which the
+    applier settles by re-reading; for a read it is transient. A certificate the client does
+    not trust is not transient: it will not change by retrying.
+    """
+    message = _cannot_reach(host, call, exc)
+    if not sent and _is_tls_refusal(exc):
+        return OrgError(f"{message}; for a private CA set REQUESTS_CA_BUNDLE")
+    if sent and sent_matters:
+        return OutcomeUnknown(
+            f"{call}: the request was sent but no complete answer came back "
+            f"({type(exc).__name__}); the org may or may not have applied it",
+            "OUTCOME_UNKNOWN",
+        )
+    return TransientOrgError(message, "CONNECTION_FAILED")
+
+
+def _cannot_reach(host: str, call: str, exc: BaseException) -> str:
+    return f"cannot reach {_host(host)} ({call}, {type(exc).__name__}): {_reason(exc)}"
+
+
+def _is_tls_refusal(exc: BaseException) -> bool:
+    return any(isinstance(e, ssl.SSLError | requests.exceptions.SSLError) for e in _chain(exc))
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -159,7 +181,9 @@ def _chain(exc: BaseException) -> list[BaseException]:
 def _reason(exc: BaseException) -> str:
     """The innermost cause in a few words, not urllib3's "Max retries exceeded" wrapper."""
     innermost = _chain(exc)[-1]
-    text = str(innermost.args[-1] if innermost.args else innermost) or type(innermost).__name__
+    last = innermost.args[-1] if innermost.args else None
+    # http.client's IncompleteRead carries the partial body as its argument: never show it.
+    text = (last if isinstance(last, str) else str(innermost)) or type(innermost).__name__
     return one_line(scrub(text), 200)
 
 

@@ -41,6 +41,7 @@ from .http import GuardedSession, RedirectRefused, transport_error
 from .interface import OUTCOME_UNKNOWN, TRANSIENT_CODES, SaveOutcome
 from .metadata_xml import component_to_xml, record_to_component
 from .retry import RetryPolicy
+from .soap_channel import SoapChannel
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -113,7 +114,9 @@ class SalesforceOrg:
         #: progress(operation, done, total) after each batch of a read or a write, for a
         #: terminal's progress line; the adapter itself never prints.
         self.progress: Callable[[str, int, int], None] | None = None
-        self._soap_url = f"{instance_url}/services/Soap/m/{api_version}/"
+        self._channel = SoapChannel.for_session(
+            f"{instance_url}/services/Soap/m/{api_version}/", session, self.parallelism
+        )
 
     # -- session ------------------------------------------------------------------------
 
@@ -175,23 +178,8 @@ class SalesforceOrg:
 
     def _post(self, operation: str, body: bytes, *, write: bool) -> etree._Element:
         log.debug("metadata %s (%d bytes)", operation, len(body))
-        try:
-            response = self._session.post(
-                self._soap_url,
-                data=body,
-                headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
-                timeout=self.timeout,
-            )
-        except OrgError:
-            raise
-        except requests.RequestException as exc:
-            raise transport_error(exc, operation, sent_matters=write) from None
-        return soap.parse_reply(
-            response.status_code,
-            response.headers.get("Content-Type", ""),
-            response.content,
-            operation,
-        )
+        reply = self._channel.post(body, call=operation, write=write, timeout=self.timeout)
+        return soap.parse_reply(reply.status, reply.content_type, reply.body, operation)
 
     def _soap_read(self, operation: str, build: Callable[[etree._Element], None]) -> etree._Element:
         def once(token: str) -> etree._Element:

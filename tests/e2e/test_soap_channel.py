@@ -1,0 +1,265 @@
+"""The Metadata API channel (reconciler/org/soap_channel.py): http.client, not requests.
+
+What requests gave the SOAP side for free must still hold: the environment's proxy (through an
+HTTP CONNECT tunnel, with its credentials), no redirects, a size cap also for bodies of unknown
+length, and dead keep-alive connections never reused. Servers here are real (TLS on loopback).
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import select
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from reconciler.emulator.certs import make_self_signed
+from reconciler.emulator.server import EmulatorServer
+from reconciler.errors import IncompleteResponse, OutcomeUnknown, TransientOrgError
+from reconciler.live_state import read_live
+from reconciler.org.http import GuardedSession, RedirectRefused, failure
+from reconciler.org.salesforce import SalesforceOrg
+from reconciler.org.soap_channel import SoapChannel, _still_open
+
+from .conftest import SHIPPED_DESIRED, assert_shipped_summary, cli_env, run_cli
+
+PROXY_USER, PROXY_PASSWORD = "proxyuser", "proxy-pa55word"
+
+
+class ConnectProxy:
+    """A minimal HTTP CONNECT proxy: records each tunnel's target and Proxy-Authorization."""
+
+    def __init__(self) -> None:
+        self.tunnels: list[tuple[str, str | None]] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._closing = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while not self._closing:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
+
+    def _tunnel(self, client: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = client.recv(4096)
+            if not chunk:
+                client.close()
+                return
+            head += chunk
+        lines = head.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+        method, target, _ = lines[0].split(" ")
+        auth = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in lines[1:]
+                if line.lower().startswith("proxy-authorization:")
+            ),
+            None,
+        )
+        self.tunnels.append((f"{method} {target}", auth))
+        host, _, port = target.rpartition(":")
+        upstream = socket.create_connection((host, int(port)))
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        pair = [client, upstream]
+        try:
+            while True:
+                readable, _, _ = select.select(pair, [], [], 30)
+                if not readable:
+                    return
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    (upstream if sock is client else client).sendall(data)
+        except OSError:
+            return
+        finally:
+            client.close()
+            upstream.close()
+
+    def close(self) -> None:
+        self._closing = True
+        self._listener.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[ConnectProxy]:
+    p = ConnectProxy()
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def server(org) -> Iterator[EmulatorServer]:
+    srv = EmulatorServer(org.path).start()
+    yield srv
+    srv.stop()
+
+
+def _expected_auth() -> str:
+    return "Basic " + base64.b64encode(f"{PROXY_USER}:{PROXY_PASSWORD}".encode()).decode()
+
+
+def test_metadata_reads_go_through_the_proxy_tunnel(server, proxy):
+    session = GuardedSession()
+    session.verify = server.ca_cert_path
+    session.trust_env = False
+    session.proxies = {"https": proxy.url}
+    org = SalesforceOrg(server.instance_url, server.access_token, session)
+    names = org.list_names(["ExtlClntAppOauthConfigurablePolicies"])
+    assert names["ExtlClntAppOauthConfigurablePolicies"]
+    target = f"CONNECT 127.0.0.1:{server.port}"
+    assert proxy.tunnels, "the Metadata call bypassed the proxy"
+    assert all(t == (target, _expected_auth()) for t in proxy.tunnels), proxy.tunnels
+
+
+def test_cli_takes_https_proxy_from_the_environment(server, proxy, tmp_path):
+    env = cli_env(
+        SF_ACCESS_TOKEN=server.access_token,
+        REQUESTS_CA_BUNDLE=server.ca_cert_path,
+        HTTPS_PROXY=proxy.url,
+    )
+    for name in ("NO_PROXY", "no_proxy", "https_proxy"):
+        env.pop(name, None)
+    result = run_cli(
+        ["plan", "--instance-url", server.instance_url, "-d", SHIPPED_DESIRED], tmp_path, env
+    )
+    assert result.returncode == 0, result.stderr
+    assert_shipped_summary(result.stdout)
+    # REST (simple-salesforce) and SOAP (the channel) each open their own tunnel.
+    assert len(proxy.tunnels) >= 2, proxy.tunnels
+    assert PROXY_PASSWORD not in result.stdout + result.stderr
+
+
+# -- a bare TLS server, for what the emulator does not send ----------------------------------
+
+
+class _Raw(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    answer: dict[str, Any] = {}
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        kind = self.answer["kind"]
+        if kind == "redirect":
+            self.send_response(307)
+            self.send_header("Location", "https://elsewhere.example.com/services/Soap/m/63.0/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for _ in range(self.answer["chunks"]):
+            self.wfile.write(b"3e8\r\n" + b"x" * 1000 + b"\r\n")
+        self.wfile.write(b"0\r\n\r\n")
+
+
+@pytest.fixture
+def raw_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    key_pem, cert_pem = make_self_signed("raw", ips=("127.0.0.1",), dns_names=(), tls_only=True)
+    (tmp_path / "cert.pem").write_text(cert_pem)
+    (tmp_path / "key.pem").write_text(key_pem)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Raw)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield (
+        f"https://127.0.0.1:{httpd.server_address[1]}/services/Soap/m/63.0/",
+        str(tmp_path / "cert.pem"),
+    )
+    httpd.shutdown()
+
+
+def test_chunked_reply_is_read_whole_under_the_cap_and_refused_past_it(raw_server):
+    url, ca = raw_server
+    _Raw.answer = {"kind": "chunked", "chunks": 3}
+    channel = SoapChannel(url, verify=ca, max_response_bytes=3000)
+    reply = channel.post(b"<x/>", call="readMetadata", write=False, timeout=10)
+    assert reply.body == b"x" * 3000
+    channel = SoapChannel(url, verify=ca, max_response_bytes=2500)
+    with pytest.raises(IncompleteResponse, match="larger than"):
+        channel.post(b"<x/>", call="readMetadata", write=False, timeout=10)
+
+
+def test_redirect_is_refused_naming_both_hosts(raw_server):
+    url, ca = raw_server
+    _Raw.answer = {"kind": "redirect"}
+    channel = SoapChannel(url, verify=ca, max_response_bytes=1000)
+    with pytest.raises(RedirectRefused, match="127.0.0.1.*elsewhere.example.com"):
+        channel.post(b"<x/>", call="updateMetadata", write=True, timeout=10)
+
+
+def test_untrusted_certificate_is_not_retried_and_says_how_to_fix_it(raw_server):
+    url, _ = raw_server
+    channel = SoapChannel(url, verify=True, max_response_bytes=1000)
+    with pytest.raises(Exception) as exc:
+        channel.post(b"<x/>", call="readMetadata", write=False, timeout=10)
+    assert not isinstance(exc.value, TransientOrgError)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(exc.value)
+    assert "REQUESTS_CA_BUNDLE" in str(exc.value)
+
+
+def test_an_idle_connection_the_server_closed_is_not_reused():
+    ours, theirs = socket.socketpair()
+    conn = SimpleNamespace(sock=ours)
+    assert _still_open(conn)  # type: ignore[arg-type]
+    theirs.close()  # the server hung up while the connection sat in the pool
+    assert not _still_open(conn)  # type: ignore[arg-type]
+    ours.close()
+
+
+def test_lost_answer_of_a_write_is_in_doubt_and_shows_no_body_bytes():
+    lost = http.client.IncompleteRead(b"<partial secret body>", 100)
+    error = failure(
+        "example.my.salesforce.com", "updateMetadata", lost, sent=True, sent_matters=True
+    )
+    assert isinstance(error, OutcomeUnknown)
+    as_read = failure(
+        "example.my.salesforce.com", "readMetadata", lost, sent=True, sent_matters=False
+    )
+    assert isinstance(as_read, TransientOrgError)
+    assert "partial secret body" not in str(error) + str(as_read)
+    assert "IncompleteRead" in str(as_read)
+
+
+def test_reads_reuse_connections(server):
+    """A plan's reads ride on at most `parallelism` TLS connections, not one per call."""
+    session = GuardedSession()
+    session.verify = server.ca_cert_path
+    session.trust_env = False
+    org = SalesforceOrg(server.instance_url, server.access_token, session, parallelism=2)
+    opened: list[Any] = []
+    original = org._channel._connect
+
+    def counting(conn: Any, call: str) -> None:
+        opened.append(conn)
+        original(conn, call)
+
+    org._channel._connect = counting  # type: ignore[method-assign]
+    read_live(org)
+    read_live(org)
+    assert 1 <= len(opened) <= 2, len(opened)
