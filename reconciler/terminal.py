@@ -19,11 +19,16 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from .render.text_view import PAINT, Paint, plain
+if TYPE_CHECKING:
+    from .render.text_view import Paint
+
+# The renderers (and through them the plan file and desired-state modules) are imported only
+# where a plan is painted: the CLI configures these manners on every run, `--help` and
+# `validate` included, and those never render a plan.
 
 #: Role (as text_view names it) -> click.style arguments.
 STYLES: dict[str, dict[str, Any]] = {
@@ -71,6 +76,8 @@ def colour_enabled(stream: TextIO | None = None) -> bool:
 
 def painter(enabled: bool) -> Paint:
     """A paint function for text_view: ANSI styles by role, or the text unchanged."""
+    from .render.text_view import plain
+
     if not enabled:
         return plain
 
@@ -85,6 +92,8 @@ def painter(enabled: bool) -> Paint:
 def painting(enabled: bool | None = None) -> Iterator[None]:
     """Render inside this block with colour when stdout deserves it (or as `enabled` says:
     False for text that goes to a file)."""
+    from .render.text_view import PAINT
+
     token = PAINT.set(painter(colour_enabled() if enabled is None else enabled))
     try:
         yield
