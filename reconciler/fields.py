@@ -62,11 +62,15 @@ class FieldSpec:
     #: True when `true` turns an OAuth flow on: such changes are marked in plans.
     flow_switch: bool = False
     doc: str = ""
+    #: Side-qualified key, e.g. `policies.refresh_token.period`; unique across the catalogue.
+    #: Computed once: planning, decoding and rendering ask for it hundreds of thousands of times.
+    path: str = field(init=False, repr=False, compare=False)
+    _from_choice: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def path(self) -> str:
-        """Side-qualified key, e.g. `policies.refresh_token.period`; unique across the catalogue."""
-        return f"{self.side}.{self.key}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", f"{self.side}.{self.key}")
+        reverse = {wire: yaml for yaml, wire in self.choices.items()}
+        object.__setattr__(self, "_from_choice", reverse)
 
     def to_wire(self, value: Any) -> Any:
         """Encode a validated YAML value for the Metadata API."""
@@ -85,8 +89,7 @@ class FieldSpec:
         if value is None:
             return None
         if self.kind == "enum":
-            reverse = {wire: yaml for yaml, wire in self.choices.items()}
-            return reverse.get(value, value)
+            return self._from_choice.get(value, value)
         if self.kind == "list":
             return [part.strip() for part in str(value).split(",") if part.strip()]
         if self.kind == "url":
@@ -290,11 +293,17 @@ for _spec in CATALOGUE:
         NESTED_KEYS[_spec.side].setdefault(_parent, []).append(_child)
 
 
+_OF_SIDE: dict[Side, tuple[FieldSpec, ...]] = {
+    side: tuple(spec for spec in CATALOGUE if spec.side == side)
+    for side in ("settings", "policies")
+}
+
+
 def specs_of(side: Side) -> list[FieldSpec]:
     """The catalogue entries of one side, in catalogue order."""
-    return [spec for spec in CATALOGUE if spec.side == side]
+    return list(_OF_SIDE[side])
 
 
 def decode_component(side: Side, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Live component fields -> {field path: YAML-terms value} for every managed field."""
-    return {spec.path: spec.from_wire(fields.get(spec.wire)) for spec in specs_of(side)}
+    return {spec.path: spec.from_wire(fields.get(spec.wire)) for spec in _OF_SIDE[side]}

@@ -58,6 +58,11 @@ class ComplexSpec:
     def by_name(self) -> dict[str, FieldSpec]:
         return {f.name: f for f in self.fields}
 
+    @functools.cached_property
+    def by_tag(self) -> dict[str, FieldSpec]:
+        """Fields by lxml's `{namespace}name` tag: the reader's lookup, with no string work."""
+        return {f"{{{MD_NS}}}{f.name}": f for f in self.fields}
+
     @property
     def required(self) -> list[str]:
         return [f.name for f in self.fields if f.required]
@@ -125,8 +130,16 @@ def _schema() -> Schema:
     return Schema()
 
 
+_LOADED: list[Schema] = []
+
+
 def load_schema() -> Schema:
     """Parse the WSDL once per process. The lock matters: functools.cache does not stop the
-    eight read workers from each parsing it on their first, simultaneous call."""
+    eight read workers from each parsing it on their first, simultaneous call. Once parsed,
+    the schema is handed out without taking the lock (every record read asks for it)."""
+    if _LOADED:
+        return _LOADED[0]
     with _LOCK:
-        return _schema()
+        if not _LOADED:
+            _LOADED.append(_schema())
+        return _LOADED[0]
