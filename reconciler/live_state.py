@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import fields as F
@@ -28,9 +29,15 @@ class LiveState:
 
 
 def read_live(org: Org, only: Collection[str] | None = None) -> LiveState:
-    """Read the OAuth settings and policies of every app (or of `only` those apps)."""
-    org_id = org.org_id
-    names = org.list_names([F.APP_TYPE, F.SETTINGS_TYPE, F.POLICIES_TYPE])
+    """Read the OAuth settings and policies of every app (or of `only` those apps).
+
+    The org id (a REST query) is asked beside the listing (a Metadata call), not before it:
+    the two are independent, and against a real org each costs a round trip.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        asked = pool.submit(lambda: org.org_id)
+        names = org.list_names([F.APP_TYPE, F.SETTINGS_TYPE, F.POLICIES_TYPE])
+        org_id = asked.result()
     apps = {n: LiveApp(n) for n in names[F.APP_TYPE] if only is None or n in only}
     for side, type_name in F.TYPE_OF_SIDE.items():
         try:
