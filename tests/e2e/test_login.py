@@ -21,12 +21,12 @@ from reconciler.emulator.certs import make_self_signed
 from reconciler.emulator.server import EmulatorServer
 
 from .conftest import (
-    RECONCILER_BIN,
     REPO,
     SHIPPED_DESIRED,
     Org,
     assert_clean_error,
     assert_shipped_summary,
+    cli_argv,
     cli_env,
     run,
     run_cli,
@@ -227,7 +227,7 @@ def test_alias_with_redacted_display_token_uses_show_access_token(server, fake_s
     """A separate process whose stdin is an open pipe, as a terminal would be: sf must still
     get /dev/null, so it can never sit waiting for an answer to a prompt."""
     proc = subprocess.Popen(
-        [str(RECONCILER_BIN), "plan", "-o", "acme", "-d", str(SHIPPED_DESIRED)],
+        cli_argv(["plan", "-o", "acme", "-d", SHIPPED_DESIRED]),
         cwd=tmp_path,
         env=cli_env(REQUESTS_CA_BUNDLE=server.ca_cert_path),
         stdin=subprocess.PIPE,
