@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support import Org, org_factory, yaml_writer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """RECONCILER_DIR for module- and session-scoped fixtures, which run before the per-test
+    `own_state_dir` below: without it their applies kept backups and org locks in the
+    repository's own .reconciler/, shared with every other run of the suite (pytest-xdist
+    workers included), so one run's lock refused another's apply."""
+    folder = tmp_path_factory.mktemp("session-state") / ".reconciler"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RECONCILER_DIR", str(folder))
+        yield folder
 
 
 @pytest.fixture(autouse=True)

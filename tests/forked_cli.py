@@ -66,6 +66,20 @@ def argv_for(script: str, args: list[str]) -> list[str]:
     return [sys.executable, "-S", __file__, _socket_path(script), script, *args]
 
 
+def shim(script: str, folder: str) -> str:
+    """Write `folder/<name of script>`, an executable that runs `script` as argv_for does (for
+    tests whose commands find the tool on PATH); returns the folder."""
+    import shlex
+
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, os.path.basename(script))
+    command = shlex.join([sys.executable, "-S", __file__, _socket_path(script), script])
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(f'#!/bin/sh\nexec {command} "$@"\n')
+    os.chmod(path, 0o755)
+    return folder
+
+
 def _socket_path(script: str) -> str:
     global _zygote
     if _zygote is not None and _zygote[0].poll() is None and _zygote[3] == os.getpid():

@@ -28,6 +28,7 @@ import yaml
 from reconciler.cli import GLOBAL_FLAGS, main
 from reconciler.emulator.certs import make_self_signed
 from reconciler.emulator.server import EmulatorServer
+from tests import forked_cli
 from tests.e2e.conftest import RECONCILER_BIN, REPO, SHIPPED_DESIRED, cli_env
 from tests.support import Org, settings_of
 
@@ -200,8 +201,10 @@ class Runner:
 
     def env(self, doc: dict[str, Any], step: dict[str, Any]) -> dict[str, str]:
         context = {"secrets": self.secrets, "vars": self.vars, "github": {}}
+        # `reconciler` on PATH is the installed script, forked warm (tests/forked_cli.py).
+        shim = forked_cli.shim(str(RECONCILER_BIN), str(self.repo.parent / "bin"))
         env = cli_env(
-            PATH=f"{RECONCILER_BIN.parent}{os.pathsep}{os.environ['PATH']}",
+            PATH=os.pathsep.join((shim, str(RECONCILER_BIN.parent), os.environ["PATH"])),
             RUNNER_TEMP=str(self.temp),
             GITHUB_OUTPUT=str(self.output),
             GITHUB_STEP_SUMMARY=str(self.summary),
