@@ -5,8 +5,10 @@ DNS:localhost) made at start, so the real simple-salesforce/zeep clients talk to
 
 Every SOAP, OAuth and query call passes through `_serve`, which asks faults.py whether an
 `org.faults` rule fires and fault_wire.py what that looks like on the wire. `stop()` returns at
-once: the accept loop polls often, handler threads are not joined, sleeping faults wake on the
-stop event and open client connections are shut down.
+once: the accept loop waits on the listener and a wake-up socket (no polling: the CLI starts
+and stops a server per command, so even a 10 ms poll added up over a test suite), handler
+threads are not joined, sleeping faults wake on the stop event and open client connections are
+shut down.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import logging
 import os
 import re
+import selectors
 import socket
 import ssl
 import struct
@@ -37,8 +40,6 @@ from reconciler.emulator.sessions import SessionStore
 from reconciler.emulator.state import OrgState
 
 API_LIMIT = 5000
-#: How often the accept loop checks for stop(): the bound on how long stop() waits for it.
-POLL_SECONDS = 0.01
 _SOAP_M = re.compile(r"^/services/Soap/m/(?P<v>[\d.]+)(?:/.*)?$")
 _SOAP_U = re.compile(r"^/services/Soap/u/(?P<v>[\d.]+)(?:/.*)?$")
 _REST_Q = re.compile(
@@ -59,6 +60,8 @@ class _QuietServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    #: handle_request() is only called once the listener is readable: never wait in it.
+    timeout = 0
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("connection from %s ended with an error", client_address, exc_info=True)
@@ -94,6 +97,8 @@ class EmulatorServer:
         self.redirects_followed = 0
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
+        #: stop() writes a byte here to end the accept loop's wait at once.
+        self._wake: tuple[socket.socket, socket.socket] | None = None
 
     def start(self) -> EmulatorServer:
         key_pem, cert_pem = make_self_signed(
@@ -115,17 +120,33 @@ class EmulatorServer:
         self.instance_url = f"https://{self.host}:{self.port}"
         self._httpd = httpd
         self._stopping.clear()
+        self._wake = socket.socketpair()
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, daemon=True
+            target=self._accept_loop, args=(httpd, self._wake[0]), daemon=True
         )
         self._thread.start()
         return self
 
+    def _accept_loop(self, httpd: ThreadingHTTPServer, wake: socket.socket) -> None:
+        """socketserver's serve_forever, minus its poll: sleep until a client connects or
+        stop() writes to `wake`."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(httpd, selectors.EVENT_READ)
+            selector.register(wake, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is httpd and not self._stopping.is_set():
+                        httpd.handle_request()  # accept; a thread per connection
+
     def stop(self) -> None:
         """Stop at once; in-flight handlers are woken and their connections closed."""
         self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()  # no new connections from here on
+        if self._wake is not None:
+            with contextlib.suppress(OSError):
+                self._wake[1].send(b"x")
+        if self._thread is not None:
+            self._thread.join(timeout=5)  # no new connections from here on
+            self._thread = None
         with self._counter_lock:
             open_connections = list(self._connections)
         for conn in open_connections:  # idle keep-alive ones too: their threads sit in read()
@@ -134,9 +155,10 @@ class EmulatorServer:
         if self._httpd is not None:
             self._httpd.server_close()
             self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self._wake is not None:
+            for end in self._wake:
+                end.close()
+            self._wake = None
         self._tmp.cleanup()
 
     def __enter__(self) -> EmulatorServer:
