@@ -58,7 +58,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 
 # -- pytest side ------------------------------------------------------------------------------
 
-_zygote: Any = None  # the running zygote of this pytest process: (Popen, socket path, dir)
+_zygote: Any = None  # this pytest process's zygote: (Popen, socket path, folder, owner pid)
 
 
 def argv_for(script: str, args: list[str]) -> list[str]:
