@@ -1,11 +1,19 @@
 """The org emulator in its own process, for benchmarks: its CPU must not count as the tool's.
 
-    python benchmarks/emulator_process.py STATE_FILE
+    python benchmarks/emulator_process.py STATE_FILE [--round-trip-ms N]
 
 Prints one JSON line {"url", "token", "ca"} once it listens, then obeys one command per stdin
 line: `calls` prints the requests served since the last `calls` as one JSON line and resets
 them; `stop` (or end of input) stops the server and exits. A driver can thus count the
 requests of each CLI run against one running org without restarting it.
+
+With --round-trip-ms N, every answer leaves N ms after its request arrived, the emulator's own
+work included (it sleeps only for what remains). That is how a real org's round trip behaves: its
+processing is part of the time per request. The state file's `org.latency_ms` instead pauses N ms
+*before* the work, so each request costs N ms plus the emulator's Python CPU, and with 8 requests
+in flight that CPU queues behind one GIL: the figure then measures this process as much as the
+client. The benchmark uses --round-trip-ms by default and can show the other model
+(scale.py --latency-model added).
 
 Two counts are kept: the emulator's own per-operation counter (`server.metadata.calls`:
 listMetadata, readMetadata, updateMetadata, ..., query) and `http`, every HTTP request that
@@ -26,6 +34,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +49,8 @@ from reconciler.emulator.server import EmulatorServer  # noqa: E402
 from reconciler.emulator.state import OrgState  # noqa: E402
 
 _http_requests: Counter[str] = Counter()
+#: --round-trip-ms: the least time from a request's arrival to its answer (0: no padding).
+_round_trip_seconds = 0.0
 _lock = threading.Lock()
 _original_make_handler = emulator_server._make_handler
 
@@ -55,14 +66,22 @@ def _counting_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True
 
         def do_GET(self) -> None:  # noqa: N802 - http.server naming
+            self._arrived = time.monotonic()
             with _lock:
                 _http_requests["http"] += 1
             super().do_GET()
 
         def do_POST(self) -> None:  # noqa: N802
+            self._arrived = time.monotonic()
             with _lock:
                 _http_requests["http"] += 1
             super().do_POST()
+
+        def _answer(self, answer: Any, head_only: bool = False) -> None:
+            remaining = getattr(self, "_arrived", 0.0) + _round_trip_seconds - time.monotonic()
+            if remaining > 0:
+                time.sleep(remaining)
+            super()._answer(answer, head_only)
 
     return Counting
 
@@ -92,8 +111,12 @@ def _take_counts(server: EmulatorServer) -> dict[str, int]:
 
 
 def main(argv: list[str]) -> int:
+    global _round_trip_seconds
+    if len(argv) == 3 and argv[1] == "--round-trip-ms" and argv[2].isdigit():
+        _round_trip_seconds = int(argv[2]) / 1000
+        argv = argv[:1]
     if len(argv) != 1:
-        print("usage: emulator_process.py STATE_FILE", file=sys.stderr)
+        print("usage: emulator_process.py STATE_FILE [--round-trip-ms N]", file=sys.stderr)
         return 1
     # Both patches apply only inside this benchmark process.
     emulator_server._make_handler = _counting_handler

@@ -1,15 +1,20 @@
 """How `plan` and `apply` scale with the number of apps, against a slow org.
 
     python benchmarks/scale.py [--sizes 500,1000,2000,5000] [--apply-sizes SIZES]
-                               [--latency-ms 50] [--parallelism 8] [--quick] [--json FILE]
-                               [--profile DIR]
+                               [--latency-ms 50] [--latency-model round-trip|added]
+                               [--parallelism 8] [--quick] [--json FILE] [--profile DIR]
 
-Each size N gets an org of N apps (the demo org's ten, plus copies of each of them in turn) with
-`org.latency_ms` set, served by the emulator in a separate process (benchmarks/emulator_process.py)
-so that its CPU time is not the tool's. The real CLI then runs as a subprocess against it with
-`--instance-url`, SF_ACCESS_TOKEN and REQUESTS_CA_BUNDLE, exactly as against a real org, on a
-desired state that declares all N apps and changes one policy field of each (so `plan` shows N
-changes and `apply` writes N policy components and no settings component).
+Each size N gets an org of N apps (the demo org's ten, plus copies of each of them in turn),
+served by the emulator in a separate process (benchmarks/emulator_process.py) so that its CPU
+time is not the tool's, with every request taking the latency. By default (`round-trip`) an
+answer leaves the emulator 50 ms after its request arrived, the emulator's own work included, as
+a real org's round trip includes the org's work. `added` pauses 50 ms before that work instead
+(the emulator's `org.latency_ms`): each request then also costs the emulator's Python CPU
+(about 2 ms for a read of 10 components), queued behind the emulator's one GIL when 8 arrive
+together, which the floor below does not count. The real CLI then runs as a subprocess
+against it with `--instance-url`, SF_ACCESS_TOKEN and REQUESTS_CA_BUNDLE, exactly as against a
+real org, on a desired state that declares all N apps and changes one policy field of each (so
+`plan` shows N changes and `apply` writes N policy components and no settings component).
 
 Measured per run: wall time, the CLI process's CPU time (user + system) and peak RSS (both from
 os.wait4 on that one process, so neither the emulator nor this script counts), and the requests
@@ -142,10 +147,11 @@ def apply_floor(apps: int, parallelism: int) -> tuple[int, int]:
 class Emulator:
     """benchmarks/emulator_process.py serving one state file, in its own process."""
 
-    def __init__(self, state: Path, log: Path) -> None:
+    def __init__(self, state: Path, log: Path, round_trip_ms: int = 0) -> None:
         self._log: IO[bytes] = log.open("wb")
+        pad = ["--round-trip-ms", str(round_trip_ms)] if round_trip_ms else []
         self.proc = subprocess.Popen(
-            [sys.executable, str(EMULATOR), str(state)],
+            [sys.executable, str(EMULATOR), str(state), *pad],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -266,13 +272,14 @@ def measure(
     apps: int, do_apply: bool, args: argparse.Namespace, work: Path
 ) -> tuple[list[Row], float]:
     """Plan (and apply) one org of `apps` apps; returns the rows and the emulator's CPU time."""
-    doc = build_org(apps, args.latency_ms)
+    added = args.latency_model == "added"
+    doc = build_org(apps, args.latency_ms if added else 0)
     state = work / f"org-{apps}.json"
     state.write_text(json.dumps(doc), encoding="utf-8")
     desired = work / f"desired-{apps}.yaml"
     desired.write_text(desired_yaml(doc), encoding="utf-8")
     del doc
-    emulator = Emulator(state, work / f"emulator-{apps}.log")
+    emulator = Emulator(state, work / f"emulator-{apps}.log", 0 if added else args.latency_ms)
     rows = []
     try:
         env = cli_env(work) | {"SF_ACCESS_TOKEN": emulator.token, "REQUESTS_CA_BUNDLE": emulator.ca}
@@ -396,7 +403,9 @@ def warm_up(work: Path, parallelism: int, full: bool) -> Measured:
     imports is in the bytecode cache (skipped by --quick, which then counts some compiling);
     then measure start-up alone (`reconciler --version`, after a first run that caches)."""
     if full:
-        args = argparse.Namespace(latency_ms=0, parallelism=parallelism, profile=None)
+        args = argparse.Namespace(
+            latency_ms=0, latency_model="added", parallelism=parallelism, profile=None
+        )
         measure(10, True, args, work)
     else:
         run_cli(["--version"], cli_env(work), work, None)
@@ -413,7 +422,15 @@ def main(argv: list[str] | None = None) -> int:
         "--apply-sizes",
         help="sizes that also run apply (default: every size in --sizes; a subset of them)",
     )
-    parser.add_argument("--latency-ms", type=int, default=50, help="added to every request")
+    parser.add_argument("--latency-ms", type=int, default=50, help="time per request")
+    parser.add_argument(
+        "--latency-model",
+        choices=["round-trip", "added"],
+        default="round-trip",
+        help="round-trip: each answer leaves LATENCY after its request arrived, the emulator's "
+        "work included (as a real org's round trip); added: LATENCY before the emulator's work "
+        "(org.latency_ms), so its CPU, queued behind its GIL, adds to every request",
+    )
     parser.add_argument("--parallelism", type=int, default=8, help="passed to the CLI")
     parser.add_argument("--quick", action="store_true", help="smoke run: N=200, no latency")
     parser.add_argument("--json", type=Path, help="also write the rows here as JSON")
@@ -448,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f} at the end")
     print(
-        f"latency {args.latency_ms} ms per request, --parallelism {args.parallelism}; "
+        f"latency {args.latency_ms} ms per request ({args.latency_model}), "
+        f"--parallelism {args.parallelism}; "
         f"CLI start-up (reconciler --version): {start.wall * 1000:.0f} ms wall, "
         f"{start.cpu * 1000:.0f} ms CPU, {start.peak_mb:.1f} MB"
     )
