@@ -589,12 +589,17 @@ lock_timeout_option = click.option(
 
 
 @contextlib.contextmanager
-def _locked(org: Any, command: str, timeout: float) -> Iterator[None]:
-    """The org's lock for the rest of the run, taken as soon as the org id is known."""
-    from .locking import org_lock
+def _locked(org: Any, command: str, timeout: float) -> Iterator[Any]:
+    """The org, whose lock is held for the rest of the run from just before the first
+    component is read (locking.LockedBeforeReading says why not earlier)."""
+    from .locking import LockedBeforeReading, org_lock
 
-    with org_lock(org.org_id, command, timeout, warn=_warn):
-        yield
+    with contextlib.ExitStack() as stack:
+
+        def take(org_id: str) -> None:
+            stack.enter_context(org_lock(org_id, command, timeout, warn=_warn))
+
+        yield LockedBeforeReading(org, take)
 
 
 def _warn(message: str) -> None:
@@ -697,8 +702,8 @@ def apply(
             f"{', '.join(map(str, desired))} and the org."
         )
         with (
-            connect(target, instance_url, timeout=timeout) as org,
-            _locked(org, "apply", lock_timeout),
+            connect(target, instance_url, timeout=timeout) as connected,
+            _locked(connected, "apply", lock_timeout) as org,
         ):
             try:
                 the_plan, result = api.apply_saved(
@@ -709,8 +714,8 @@ def apply(
     else:
         state = api.load_desired(desired)
         with (
-            connect(target, instance_url, timeout=timeout) as org,
-            _locked(org, "apply", lock_timeout),
+            connect(target, instance_url, timeout=timeout) as connected,
+            _locked(connected, "apply", lock_timeout) as org,
         ):
             the_plan, live = api.make_plan(org, state, apps, exclude)
             click.echo(_coloured(lambda: api.render(the_plan, "text")), nl=False)
@@ -744,8 +749,8 @@ def rollback(backup, target, instance_url, timeout, auto_approve, lock_timeout, 
     from .rollback import violation_lines
 
     with (
-        connect(target, instance_url, timeout=timeout) as org,
-        _locked(org, "rollback", lock_timeout),
+        connect(target, instance_url, timeout=timeout) as connected,
+        _locked(connected, "rollback", lock_timeout) as org,
     ):
         the_plan, live = api.rollback(org, backup)
         click.echo(f"Rollback of {backup}: the fields that apply changed go back to their values.")
