@@ -19,6 +19,7 @@ either answer gives the same result when both queries work.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,23 +118,33 @@ def lookup_run_as(org: Org, usernames: Iterable[str | None]) -> RiskLookups:
     if not users:
         return result
     profile_ids = sorted({u["ProfileId"] for u in users if u.get("ProfileId")})
-    profile_sets: list[dict[str, Any]] | None = []
-    if profile_ids:
-        profile_sets = _query(
-            org,
-            PERMISSION_SET,
-            f"SELECT Id, ProfileId, {', '.join(_PERMS)} FROM PermissionSet "
-            f"WHERE IsOwnedByProfile = true AND ProfileId IN {_in(profile_ids)}",
-            failures,
+    # The two remaining queries need only the users' Ids: sent side by side, one round trip.
+    # Each records its own failure; they are merged in a fixed order afterwards.
+    profile_failures: list[LookupFailure] = []
+    assignment_failures: list[LookupFailure] = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        asked_profiles = (
+            pool.submit(
+                _query,
+                org,
+                PERMISSION_SET,
+                f"SELECT Id, ProfileId, {', '.join(_PERMS)} FROM PermissionSet "
+                f"WHERE IsOwnedByProfile = true AND ProfileId IN {_in(profile_ids)}",
+                profile_failures,
+            )
+            if profile_ids
+            else None
         )
-    assignments = _query(
-        org,
-        ASSIGNMENT,
-        "SELECT AssigneeId, PermissionSet.Name, PermissionSet.IsOwnedByProfile, "
-        + ", ".join(f"PermissionSet.{f}" for f in _PERMS)
-        + f" FROM PermissionSetAssignment WHERE AssigneeId IN {_in(u['Id'] for u in users)}",
-        failures,
-    )
+        assignments = _query(
+            org,
+            ASSIGNMENT,
+            "SELECT AssigneeId, PermissionSet.Name, PermissionSet.IsOwnedByProfile, "
+            + ", ".join(f"PermissionSet.{f}" for f in _PERMS)
+            + f" FROM PermissionSetAssignment WHERE AssigneeId IN {_in(u['Id'] for u in users)}",
+            assignment_failures,
+        )
+        profile_sets = asked_profiles.result() if asked_profiles is not None else []
+    failures.extend(profile_failures + assignment_failures)
     by_failed = {f.query: f for f in failures}
     by_profile = {row["ProfileId"]: row for row in profile_sets or []}
     for user in users:
