@@ -111,6 +111,7 @@ class SalesforceOrg:
         self._relogged = False
         self._token_lock = threading.Lock()
         self._org_id: str | None = None
+        self._org_id_lock = threading.Lock()
         self._sf: Any = None
         #: progress(operation, done, total) after each batch of a read or a write, for a
         #: terminal's progress line; the adapter itself never prints.
@@ -340,13 +341,17 @@ class SalesforceOrg:
 
     @property
     def org_id(self) -> str:
-        """Read once per run (REST query on Organization) and recorded in plans."""
-        if self._org_id is None:
-            rows = self.query("SELECT Id FROM Organization")
-            if not rows or not isinstance(rows[0].get("Id"), str):
-                raise OrgError("the org returned no Organization record")
-            self._org_id = rows[0]["Id"]
-        return self._org_id
+        """Read once per run (REST query on Organization) and recorded in plans.
+
+        Asked from two threads at once (read_live asks beside the reads, the org lock before
+        the first read), the second waits for the first's answer instead of asking again."""
+        with self._org_id_lock:
+            if self._org_id is None:
+                rows = self.query("SELECT Id FROM Organization")
+                if not rows or not isinstance(rows[0].get("Id"), str):
+                    raise OrgError("the org returned no Organization record")
+                self._org_id = rows[0]["Id"]
+            return self._org_id
 
     def query(self, soql: str) -> list[dict[str, Any]]:
         log.debug("query %s", soql)

@@ -1,4 +1,4 @@
-"""read_live asks for the org id beside the listing, not before it (one round trip saved)."""
+"""read_live asks for the org id beside the listing and the reads, not before them."""
 
 from __future__ import annotations
 
@@ -12,25 +12,25 @@ from reconciler.model import Component
 
 
 class MeetingOrg:
-    """An Org whose org id and listing each wait for the other to have started.
+    """An Org whose org id waits for a component read to have started, and whose listing
+    waits for the org id to have been asked.
 
     Asked one after the other, the first would wait out its timeout and fail; asked side by
-    side, both return at once.
+    side, all return at once.
     """
 
     def __init__(self) -> None:
-        self.listing, self.asking_id = threading.Event(), threading.Event()
+        self.reading, self.asking_id = threading.Event(), threading.Event()
         self.instance_url = "https://example.my.salesforce.com"
 
     @property
     def org_id(self) -> str:
         self.asking_id.set()
-        if not self.listing.wait(5):
-            raise AssertionError("the org id was asked before the listing started")
+        if not self.reading.wait(5):
+            raise AssertionError("the reads waited for the org id")
         return "00D000000000001EAA"
 
     def list_names(self, types: Sequence[str]) -> dict[str, list[str]]:
-        self.listing.set()
         if not self.asking_id.wait(5):
             raise AssertionError("the listing waited for the org id")
         return {
@@ -40,6 +40,7 @@ class MeetingOrg:
         }
 
     def read(self, type_name: str, names: Sequence[str]) -> list[Component]:
+        self.reading.set()
         return [Component(type_name, n, {"externalClientApplication": "A"}) for n in names]
 
     def update(self, type_name: str, components: Sequence[Component]) -> list[Any]:
@@ -49,7 +50,7 @@ class MeetingOrg:
         return []
 
 
-def test_org_id_and_listing_are_asked_side_by_side():
+def test_org_id_is_asked_beside_the_listing_and_the_reads():
     live = read_live(MeetingOrg())
     assert live.org_id == "00D000000000001EAA"
     assert live.apps["A"].settings is not None
