@@ -107,6 +107,7 @@ def apply_saved(
     desired: DesiredState,
     *,
     check: Callable[[Plan], None] | None = None,
+    lock: Callable[[str], bool] | None = None,
     **options: Any,
 ) -> tuple[Plan, ApplyResult]:
     """Apply a saved plan only if planning now gives exactly that plan; returns what was applied.
@@ -116,16 +117,25 @@ def apply_saved(
     for change with every declared field's live value unchanged. What runs is the fresh plan
     and its live state, so an edited file can only ever cause a refusal, never a write.
     `check` sees the fresh plan before anything is written and may raise to refuse it (the
-    CLI's safety valve, safety.raise_if_unsafe). `options` go to `apply` unchanged
-    (backup_dir, stop, policy, notify).
+    CLI's safety valve, safety.raise_if_unsafe). `lock(org_id)` takes the org's lock once the
+    fresh plan is made and says whether another run held it; if so the org is read and checked
+    again, since that run may have changed it. `options` go to `apply` unchanged (backup_dir,
+    stop, policy, notify).
     """
     differences = planfile.desired_differences(saved, desired)
     if differences:
         raise planfile.mismatch(differences, desired_changed=True)
-    plan, live = make_plan(org, desired, saved.scope_apps, saved.scope_exclude)
-    differences = planfile.check(saved, plan, desired)
-    if differences:
-        raise planfile.mismatch(differences, desired_changed=False)
+
+    def fresh() -> tuple[Plan, LiveState]:
+        plan, live = make_plan(org, desired, saved.scope_apps, saved.scope_exclude)
+        differences = planfile.check(saved, plan, desired)
+        if differences:
+            raise planfile.mismatch(differences, desired_changed=False)
+        return plan, live
+
+    plan, live = fresh()
+    if lock is not None and lock(plan.org_id):
+        plan, live = fresh()
     if check is not None:
         check(plan)
     return plan, apply(org, plan, live, **options)

@@ -589,17 +589,30 @@ lock_timeout_option = click.option(
 
 
 @contextlib.contextmanager
-def _locked(org: Any, command: str, timeout: float) -> Iterator[Any]:
-    """The org, whose lock is held for the rest of the run from just before the first
-    component is read (locking.LockedBeforeReading says why not earlier)."""
-    from .locking import LockedBeforeReading, org_lock
+def _locked(command: str, timeout: float) -> Iterator[Callable[[str], bool]]:
+    """`take(org_id)`: hold the org's lock for the rest of the run; True when another run held
+    it (or left it behind), so the caller plans again: that run may have changed the org.
+
+    Taken once the plan is made, before anything is written, rather than before reading: the
+    org id it needs is a REST query whose first use imports simple-salesforce (~0.2 s), which
+    the reads' waiting hides but would otherwise delay them. Writes re-read their components
+    and refuse a moved field (stale), so a plan made just before the lock writes nothing wrong.
+    """
+    from .locking import org_lock
 
     with contextlib.ExitStack() as stack:
 
-        def take(org_id: str) -> None:
-            stack.enter_context(org_lock(org_id, command, timeout, warn=_warn))
+        def take(org_id: str) -> bool:
+            contended: list[str] = []
 
-        yield LockedBeforeReading(org, take)
+            def warn(message: str) -> None:
+                contended.append(message)
+                _warn(message)
+
+            stack.enter_context(org_lock(org_id, command, timeout, warn=warn))
+            return bool(contended)
+
+        yield take
 
 
 def _warn(message: str) -> None:
@@ -702,22 +715,24 @@ def apply(
             f"{', '.join(map(str, desired))} and the org."
         )
         with (
-            connect(target, instance_url, timeout=timeout) as connected,
-            _locked(connected, "apply", lock_timeout) as org,
+            connect(target, instance_url, timeout=timeout) as org,
+            _locked("apply", lock_timeout) as lock,
         ):
             try:
                 the_plan, result = api.apply_saved(
-                    org, saved, state, check=valve, notify=_note, policy=_retry_policy()
+                    org, saved, state, check=valve, lock=lock, notify=_note, policy=_retry_policy()
                 )
             except PlanMismatchError as exc:
                 raise PlanMismatchError(f"{planfile}: {exc}") from None
     else:
         state = api.load_desired(desired)
         with (
-            connect(target, instance_url, timeout=timeout) as connected,
-            _locked(connected, "apply", lock_timeout) as org,
+            connect(target, instance_url, timeout=timeout) as org,
+            _locked("apply", lock_timeout) as lock,
         ):
             the_plan, live = api.make_plan(org, state, apps, exclude)
+            if lock(the_plan.org_id):
+                the_plan, live = api.make_plan(org, state, apps, exclude)
             click.echo(_coloured(lambda: api.render(the_plan, "text")), nl=False)
             if the_plan.errors:
                 raise ReconcilerError("the plan has errors; nothing was written")
@@ -749,10 +764,12 @@ def rollback(backup, target, instance_url, timeout, auto_approve, lock_timeout, 
     from .rollback import violation_lines
 
     with (
-        connect(target, instance_url, timeout=timeout) as connected,
-        _locked(connected, "rollback", lock_timeout) as org,
+        connect(target, instance_url, timeout=timeout) as org,
+        _locked("rollback", lock_timeout) as lock,
     ):
         the_plan, live = api.rollback(org, backup)
+        if lock(the_plan.org_id):
+            the_plan, live = api.rollback(org, backup)
         click.echo(f"Rollback of {backup}: the fields that apply changed go back to their values.")
         click.echo(_coloured(lambda: api.render(the_plan, "text")), nl=False)
         violations = violation_lines(the_plan)

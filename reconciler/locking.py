@@ -162,39 +162,3 @@ def org_lock(
         if _read(path) == record:  # never remove a lock that is not ours
             with contextlib.suppress(OSError):
                 os.unlink(path)
-
-
-class LockedBeforeReading:
-    """An Org that takes the org's lock just before its first component read or write.
-
-    The lock is keyed by the org id, which costs a REST query (and, the first time,
-    simple-salesforce's import, ~0.2 s). Taking it before anything else would put that on the
-    critical path; taken here, the org id is asked beside the listing (live_state.read_live),
-    and the lock still comes before any component is read, so a run waiting for another
-    apply plans against the state that run left. Everything else is passed through.
-    """
-
-    def __init__(self, org: Any, take: Callable[[str], None]) -> None:
-        self._org = org
-        self._take = take
-        self._taken = False
-
-    def _ensure(self) -> None:
-        if not self._taken:
-            self._take(self._org.org_id)
-            self._taken = True
-
-    @property
-    def org_id(self) -> str:
-        return str(self._org.org_id)
-
-    def read(self, type_name: str, names: Any) -> Any:
-        self._ensure()
-        return self._org.read(type_name, names)
-
-    def update(self, type_name: str, components: Any) -> Any:
-        self._ensure()
-        return self._org.update(type_name, components)
-
-    def __getattr__(self, name: str) -> Any:  # list_names, query, instance_url, progress, ...
-        return getattr(self._org, name)

@@ -13,9 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from reconciler import api
+from reconciler.emulator.server import EmulatorServer
+from reconciler.org.connect import emulator_org
+from reconciler.planfile import PlanMismatchError
+
 from .conftest import SHIPPED_DESIRED, run, settings_of
 
 ORG_ID = "00D000000000001EAA"
+POLICIES = "ExtlClntAppOauthConfigurablePolicies"
+DWH_POLICIES = "Data_Warehouse_ETL_oauth_defaultPolicy"
 
 
 def _holder(pid: int) -> dict[str, object]:
@@ -121,3 +128,62 @@ def test_the_lock_is_held_during_the_run_and_released_after(org, lock_file, own_
     assert seen and seen[0]["command"] == "apply" and seen[0]["org_id"] == ORG_ID
     assert not lock_file.exists()
     assert not list((own_state_dir / "locks").glob(".*"))  # no temp files left behind
+
+
+def test_a_run_that_waited_for_the_lock_plans_again(org, lock_file, live_pid, monkeypatch):
+    """The holder set a planned field to a third value before releasing the lock: the waiting
+    apply must plan again from what it left (and apply that), not write its older plan, which
+    the stale check would refuse."""
+    lock_file.write_text(json.dumps(_holder(live_pid)))
+    with EmulatorServer(org.path) as server:
+        monkeypatch.setenv("SF_ACCESS_TOKEN", server.access_token)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", server.ca_cert_path)
+
+        def holder_finishes() -> None:
+            with server.state.transaction() as doc:
+                doc["metadata"][POLICIES][DWH_POLICIES]["ipRelaxationPolicyType"] = "Bypass_2factor"
+            lock_file.unlink()
+
+        release = threading.Timer(1.5, holder_finishes)
+        release.start()
+        try:
+            result = run(
+                "apply",
+                "--instance-url",
+                server.instance_url,
+                "-d",
+                SHIPPED_DESIRED,
+                "--auto-approve",
+                "--lock-timeout",
+                "20",
+            )
+        finally:
+            release.cancel()
+        policy = server.state.doc["metadata"][POLICIES][DWH_POLICIES]
+    assert result.exit_code == 0, result.output
+    assert "waiting up to 20s for the lock" in result.stderr
+    assert "stale" not in result.output
+    assert policy["ipRelaxationPolicyType"] == "Enforce"
+    assert policy["isClientCredentialsFlowEnabled"] is False
+
+
+def test_a_saved_plan_is_checked_again_after_waiting_for_the_lock(org):
+    """apply PLANFILE: the fresh plan is compared with the file again once the lock is held,
+    so a change the holder made in the meantime refuses the file instead of being missed."""
+    desired = api.load_desired((Path(SHIPPED_DESIRED),))
+    with EmulatorServer(org.path) as server:
+        connection = emulator_org(server)
+        saved, _ = api.make_plan(connection, desired)
+
+        def contended(org_id: str) -> bool:
+            with server.state.transaction() as doc:
+                doc["metadata"][POLICIES][DWH_POLICIES]["ipRelaxationPolicyType"] = "Bypass_2factor"
+            return True  # another run held the lock and changed the org meanwhile
+
+        before = json.dumps(server.state.doc, sort_keys=True)
+        with pytest.raises(PlanMismatchError, match="ip_relaxation"):
+            api.apply_saved(connection, saved, desired, lock=contended)
+        after = json.loads(json.dumps(server.state.doc, sort_keys=True))
+    assert after["metadata"][POLICIES][DWH_POLICIES]["ipRelaxationPolicyType"] == "Bypass_2factor"
+    assert json.loads(before)["metadata"][POLICIES][DWH_POLICIES]["isClientCredentialsFlowEnabled"]
+    assert after["metadata"][POLICIES][DWH_POLICIES]["isClientCredentialsFlowEnabled"] is True
