@@ -921,3 +921,19 @@ def _seed_emulator(folder: Path, state: Path) -> Path:
             + ", ".join(printable(name) for name in added)
         )
     return state if kept else folder
+
+
+def run() -> None:
+    """The console script: the CLI, then an exit that skips the collector's last walk.
+
+    At exit CPython's cyclic garbage collector traverses every object still alive (everything
+    imported, and a plan of 5,000 apps' components): 0.2-0.3 s, measured, a third of
+    `plan -o emulator`. Frozen first (gc.freeze), they are skipped; each is still freed by
+    reference counting, and atexit handlers, thread joins and stdio flushing run as usual.
+    """
+    import gc
+
+    try:
+        main()
+    finally:
+        gc.freeze()
