@@ -78,9 +78,12 @@ def connect(
         else:
             done = sfdx_url_login(login.sfdx_url_file or "", session, timeout)
         session.adopt_environment(done.instance_url)
-        yield SalesforceOrg(
-            done.instance_url, done.access_token, session, relogin=done.relogin, **options
-        )
+        with contextlib.closing(
+            SalesforceOrg(
+                done.instance_url, done.access_token, session, relogin=done.relogin, **options
+            )
+        ) as org:
+            yield org
         return
     if instance_url:
         token = os.environ.get(TOKEN_ENV, "").strip()
@@ -97,7 +100,8 @@ def connect(
         url = normalise_instance_url(instance_url)
         session = GuardedSession(pool_size=parallelism)
         session.adopt_environment(url)
-        yield SalesforceOrg(url, token, session, **options)
+        with contextlib.closing(SalesforceOrg(url, token, session, **options)) as org:
+            yield org
         return
     if target and target.startswith("source:"):
         from .source import SourceOrg  # lazily: only a source folder needs it
@@ -118,16 +122,22 @@ def connect(
         done = alias_login(target, timeout)
         session = GuardedSession(pool_size=parallelism)
         session.adopt_environment(done.instance_url)
-        yield SalesforceOrg(
-            done.instance_url, done.access_token, session, relogin=done.relogin, **options
-        )
+        with contextlib.closing(
+            SalesforceOrg(
+                done.instance_url, done.access_token, session, relogin=done.relogin, **options
+            )
+        ) as org:
+            yield org
         return
     from ..emulator.server import EmulatorServer  # noqa: F811 - lazily: real orgs need none
 
     state = Path(target.partition(":")[2] or DEFAULT_EMULATOR_STATE)
     state.parent.mkdir(parents=True, exist_ok=True)
-    with EmulatorServer(state) as server:
-        yield emulator_org(server, **options)
+    with (
+        EmulatorServer(state) as server,
+        contextlib.closing(emulator_org(server, **options)) as org,
+    ):
+        yield org
 
 
 def emulator_org(server: EmulatorServer, **options: Any) -> SalesforceOrg:

@@ -120,6 +120,11 @@ class SalesforceOrg:
             f"{instance_url}/services/Soap/m/{api_version}/", session, self.parallelism
         )
 
+    def close(self) -> None:
+        """Close the pooled connections now rather than whenever the process ends."""
+        self._channel.close()
+        self._session.close()
+
     # -- session ------------------------------------------------------------------------
 
     @property

@@ -265,3 +265,14 @@ def test_reads_reuse_connections(server):
     read_live(org)
     read_live(org)
     assert 1 <= len(opened) <= 2, len(opened)
+
+
+def test_connections_are_closed_when_the_org_block_ends(org):
+    from reconciler.org.connect import connect
+
+    with connect(f"emulator:{org.path}") as opened:
+        read_live(opened)
+        idle = list(opened._channel._idle)
+        assert idle and all(conn.sock is not None for conn in idle)
+    assert not opened._channel._idle
+    assert all(conn.sock is None for conn in idle)
