@@ -1,0 +1,63 @@
+"""`--parallelism N`: at most N Metadata calls in flight, and `--parallelism 1` one at a time
+(the sequential behaviour from before reads ran in parallel). Counted at the emulator, with
+enough apps for several batches of 10 per type and a pause in every call so calls overlap."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from reconciler.emulator.clones import add_clones
+from reconciler.emulator.server import EmulatorServer
+
+from .conftest import SHIPPED_DESIRED, run
+
+
+class InFlight:
+    """Wraps the emulator's Metadata handler: counts calls inside it at once."""
+
+    def __init__(self, server: EmulatorServer) -> None:
+        self.now = self.most = self.calls = 0
+        self._lock = threading.Lock()
+        handle = server.metadata.handle
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self.now += 1
+                self.calls += 1
+                self.most = max(self.most, self.now)
+            try:
+                time.sleep(0.02)  # long enough for concurrent calls to meet
+                return handle(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.now -= 1
+
+        server.metadata.handle = counted  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("parallelism", [1, 3])
+def test_calls_in_flight_never_exceed_parallelism(make_org, monkeypatch, parallelism):
+    def grow(doc: dict[str, Any]) -> None:
+        add_clones(doc, "Partner_Portal", 50)  # 60 apps: 6 read batches per type
+
+    org = make_org(grow)
+    with EmulatorServer(org.path) as server:
+        seen = InFlight(server)
+        monkeypatch.setenv("SF_ACCESS_TOKEN", server.access_token)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", server.ca_cert_path)
+        result = run(
+            "plan",
+            "--instance-url",
+            server.instance_url,
+            "-d",
+            SHIPPED_DESIRED,
+            "--parallelism",
+            parallelism,
+        )
+    assert result.exit_code == 0, result.output
+    assert seen.calls >= 13  # 1 list + 6 + 6 reads
+    assert seen.most == parallelism
