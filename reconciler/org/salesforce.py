@@ -104,6 +104,10 @@ class SalesforceOrg:
         self.api_version = api_version
         self.timeout = timeout
         self.parallelism = max(1, min(parallelism, MAX_PARALLELISM))
+        #: One slot per call in flight, Metadata and REST alike: callers may also run calls
+        #: side by side (the org id beside the reads, two run-as queries), and `parallelism`
+        #: bounds them all together; with 1, every call waits for the one before.
+        self._in_flight = threading.BoundedSemaphore(self.parallelism)
         self.retry = retry or RetryPolicy()
         self._session = session
         self._token = access_token
@@ -185,7 +189,8 @@ class SalesforceOrg:
 
     def _post(self, operation: str, body: bytes, *, write: bool) -> etree._Element:
         log.debug("metadata %s (%d bytes)", operation, len(body))
-        reply = self._channel.post(body, call=operation, write=write, timeout=self.timeout)
+        with self._in_flight:
+            reply = self._channel.post(body, call=operation, write=write, timeout=self.timeout)
         return soap.parse_reply(reply.status, reply.content_type, reply.body, operation)
 
     def _soap_read(self, operation: str, build: Callable[[etree._Element], None]) -> etree._Element:
@@ -364,8 +369,10 @@ class SalesforceOrg:
         def once(token: str) -> dict[str, Any]:
             from simple_salesforce.exceptions import SalesforceError
 
+            sf = self.sf  # built (and simple-salesforce imported) before taking a slot
             try:
-                result = self.sf.query_all(soql, timeout=self.timeout)
+                with self._in_flight:
+                    result = sf.query_all(soql, timeout=self.timeout)
             except SalesforceError as exc:
                 raise _rest_error(exc) from None
             except OrgError:
