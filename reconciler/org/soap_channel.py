@@ -224,8 +224,9 @@ def _proxy(url: str) -> _Proxy:
     parts = urlsplit(url if "://" in url else f"http://{url}")
     if parts.scheme != "http" or not parts.hostname:
         raise OrgError(
-            f"only http:// proxies are supported for Metadata API calls (got {parts.scheme}://); "
-            "the connection through the proxy is TLS end to end either way"
+            f"only http:// proxies are supported for Metadata API calls (got {parts.scheme}://): "
+            "set HTTPS_PROXY to the proxy's http:// address; the connection to the org through "
+            "it is TLS end to end either way"
         )
     headers: dict[str, str] = {}
     if parts.username is not None:

@@ -23,7 +23,7 @@ import pytest
 
 from reconciler.emulator.certs import make_self_signed
 from reconciler.emulator.server import EmulatorServer
-from reconciler.errors import IncompleteResponse, OutcomeUnknown, TransientOrgError
+from reconciler.errors import IncompleteResponse, OrgError, OutcomeUnknown, TransientOrgError
 from reconciler.live_state import read_live
 from reconciler.org.http import GuardedSession, RedirectRefused, failure
 from reconciler.org.salesforce import SalesforceOrg
@@ -276,3 +276,13 @@ def test_connections_are_closed_when_the_org_block_ends(org):
         assert idle and all(conn.sock is not None for conn in idle)
     assert not opened._channel._idle
     assert all(conn.sock is None for conn in idle)
+
+
+def test_a_proxy_reached_over_tls_is_refused_naming_the_setting():
+    with pytest.raises(OrgError, match="set HTTPS_PROXY to the proxy's http:// address") as exc:
+        SoapChannel(
+            "https://example.my.salesforce.com/services/Soap/m/63.0/",
+            proxy="https://user:pa55@proxy.example.com:443",
+            max_response_bytes=1000,
+        )
+    assert "pa55" not in str(exc.value)
