@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from ..display import cut, one_line, printable
 from ..errors import OrgError
 from .http import GuardedSession, failure, redirect_refused, too_large
 
@@ -207,9 +208,17 @@ def _tls_context(verify: bool | str) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=certifi.where())
     import os
 
-    if os.path.isdir(verify):
-        return ssl.create_default_context(capath=verify)
-    return ssl.create_default_context(cafile=verify)
+    try:
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise OrgError(
+            f"cannot use the CA bundle {cut(printable(verify), 200)} (from REQUESTS_CA_BUNDLE or "
+            f"CURL_CA_BUNDLE): {one_line(reason, 200)}; point it at a PEM file of trusted "
+            "certificates, or unset it to use certifi's"
+        ) from None
 
 
 @dataclass(frozen=True)

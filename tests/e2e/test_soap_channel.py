@@ -286,3 +286,20 @@ def test_a_proxy_reached_over_tls_is_refused_naming_the_setting():
             max_response_bytes=1000,
         )
     assert "pa55" not in str(exc.value)
+
+
+@pytest.mark.parametrize("bundle", ["missing.pem", "not-a-certificate.pem"])
+def test_an_unusable_ca_bundle_is_a_clean_error_naming_the_variable(tmp_path, bundle):
+    (tmp_path / "not-a-certificate.pem").write_text("hello\n")
+    env = cli_env(
+        SF_ACCESS_TOKEN="00D000000000001!token", REQUESTS_CA_BUNDLE=str(tmp_path / bundle)
+    )
+    result = run_cli(
+        ["plan", "--instance-url", "https://example.my.salesforce.com", "-d", SHIPPED_DESIRED],
+        tmp_path,
+        env,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("Error: cannot use the CA bundle"), result.stderr
+    assert "REQUESTS_CA_BUNDLE" in result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
