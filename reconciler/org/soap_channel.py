@@ -231,6 +231,12 @@ class _Proxy:
 def _proxy(url: str) -> _Proxy:
     """An http:// proxy reached with CONNECT; credentials in its URL become Proxy-Authorization."""
     parts = urlsplit(url if "://" in url else f"http://{url}")
+    try:
+        port = parts.port or 80
+    except ValueError:  # a port that is not a number; the URL may hold a password: not shown
+        raise OrgError(
+            f"the proxy for {parts.hostname or 'the org'} (HTTPS_PROXY) has an invalid port"
+        ) from None
     if parts.scheme != "http" or not parts.hostname:
         raise OrgError(
             f"only http:// proxies are supported for Metadata API calls (got {parts.scheme}://): "
@@ -241,4 +247,4 @@ def _proxy(url: str) -> _Proxy:
     if parts.username is not None:
         pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
         headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
-    return _Proxy(parts.hostname, parts.port or 80, headers)
+    return _Proxy(parts.hostname, port, headers)
