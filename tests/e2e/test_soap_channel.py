@@ -278,21 +278,18 @@ def test_connections_are_closed_when_the_org_block_ends(org):
     assert all(conn.sock is None for conn in idle)
 
 
-def test_a_proxy_with_a_bad_port_is_a_clean_error_without_its_password():
-    with pytest.raises(OrgError, match="HTTPS_PROXY.*invalid port") as exc:
+@pytest.mark.parametrize(
+    ("proxy", "words"),
+    [
+        ("http://user:pa55@proxy.example.com:80x", "HTTPS_PROXY.*invalid port"),
+        ("https://user:pa55@proxy.example.com:443", "set HTTPS_PROXY to the proxy's http://"),
+    ],
+)
+def test_an_unusable_proxy_is_a_clean_error_without_its_password(proxy, words):
+    with pytest.raises(OrgError, match=words) as exc:
         SoapChannel(
             "https://example.my.salesforce.com/services/Soap/m/63.0/",
-            proxy="http://user:pa55@proxy.example.com:80x",
-            max_response_bytes=1000,
-        )
-    assert "pa55" not in str(exc.value)
-
-
-def test_a_proxy_reached_over_tls_is_refused_naming_the_setting():
-    with pytest.raises(OrgError, match="set HTTPS_PROXY to the proxy's http:// address") as exc:
-        SoapChannel(
-            "https://example.my.salesforce.com/services/Soap/m/63.0/",
-            proxy="https://user:pa55@proxy.example.com:443",
+            proxy=proxy,
             max_response_bytes=1000,
         )
     assert "pa55" not in str(exc.value)
