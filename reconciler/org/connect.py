@@ -77,12 +77,7 @@ def connect(
             done = jwt_login(login, session, timeout)
         else:
             done = sfdx_url_login(login.sfdx_url_file or "", session, timeout)
-        session.adopt_environment(done.instance_url)
-        with contextlib.closing(
-            SalesforceOrg(
-                done.instance_url, done.access_token, session, relogin=done.relogin, **options
-            )
-        ) as org:
+        with _opened(done.instance_url, done.access_token, session, done.relogin, options) as org:
             yield org
         return
     if instance_url:
@@ -99,8 +94,7 @@ def connect(
         # pasted token cannot be renewed, so there is no relogin: expiry stops the run cleanly.
         url = normalise_instance_url(instance_url)
         session = GuardedSession(pool_size=parallelism)
-        session.adopt_environment(url)
-        with contextlib.closing(SalesforceOrg(url, token, session, **options)) as org:
+        with _opened(url, token, session, None, options) as org:
             yield org
         return
     if target and target.startswith("source:"):
@@ -121,12 +115,7 @@ def connect(
         # Any other -o value is a Salesforce CLI alias or username (as for sf's --target-org).
         done = alias_login(target, timeout)
         session = GuardedSession(pool_size=parallelism)
-        session.adopt_environment(done.instance_url)
-        with contextlib.closing(
-            SalesforceOrg(
-                done.instance_url, done.access_token, session, relogin=done.relogin, **options
-            )
-        ) as org:
+        with _opened(done.instance_url, done.access_token, session, done.relogin, options) as org:
             yield org
         return
     from ..emulator.server import EmulatorServer  # noqa: F811 - lazily: real orgs need none
@@ -137,6 +126,17 @@ def connect(
         EmulatorServer(state) as server,
         contextlib.closing(emulator_org(server, **options)) as org,
     ):
+        yield org
+
+
+@contextlib.contextmanager
+def _opened(
+    url: str, token: str, session: GuardedSession, relogin: Any, options: dict[str, Any]
+) -> Iterator[SalesforceOrg]:
+    """A real org at `url`: the environment's proxy and CA bundle are read once, for that host
+    (only now is it known, after a login), and the org's connections close with the block."""
+    session.adopt_environment(url)
+    with contextlib.closing(SalesforceOrg(url, token, session, relogin=relogin, **options)) as org:
         yield org
 
 
