@@ -123,23 +123,16 @@ class Schema:
 
 
 _LOCK = threading.Lock()
-
-
-@functools.cache
-def _schema() -> Schema:
-    return Schema()
-
-
 _LOADED: list[Schema] = []
 
 
 def load_schema() -> Schema:
-    """Parse the WSDL once per process. The lock matters: functools.cache does not stop the
-    eight read workers from each parsing it on their first, simultaneous call. Once parsed,
-    the schema is handed out without taking the lock (every record read asks for it)."""
+    """Parse the WSDL once per process. The lock stops the eight read workers from each
+    parsing it on their first, simultaneous call; once parsed, the schema is handed out
+    without taking the lock (every record read asks for it)."""
     if _LOADED:
         return _LOADED[0]
     with _LOCK:
         if not _LOADED:
-            _LOADED.append(_schema())
+            _LOADED.append(Schema())
         return _LOADED[0]

@@ -118,9 +118,9 @@ def transport_error(exc: requests.RequestException, call: str, *, sent_matters: 
     if isinstance(exc, requests.JSONDecodeError):
         return IncompleteResponse(f"{call}: the org's reply is not valid JSON ({exc.msg})")
     host = urlsplit(str(getattr(exc.request, "url", "") or "")).netloc or "the org"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return failure(host, call, exc, sent=False, sent_matters=sent_matters)
-    if isinstance(exc, requests.ConnectTimeout) or _not_sent(exc):
+    # An SSLError counts as unsent, as before the channel existed: failure() then refuses it
+    # as untrusted rather than retrying it.
+    if isinstance(exc, requests.exceptions.SSLError | requests.ConnectTimeout) or _not_sent(exc):
         return failure(host, call, exc, sent=False, sent_matters=sent_matters)
     if isinstance(
         exc, requests.Timeout | requests.ConnectionError | requests.exceptions.ChunkedEncodingError

@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import base64
 import http.client
+import os
 import select
 import ssl
 import threading
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
+
+from requests.utils import select_proxy
 
 from ..display import cut, one_line, printable
 from ..errors import OrgError
@@ -71,8 +74,6 @@ class SoapChannel:
     @classmethod
     def for_session(cls, url: str, session: GuardedSession, pool_size: int) -> SoapChannel:
         """A channel that trusts and routes exactly as `session` does for `url`."""
-        from requests.utils import select_proxy
-
         proxy = select_proxy(url, session.proxies) if session.proxies else None
         return cls(
             url,
@@ -206,8 +207,6 @@ def _tls_context(verify: bool | str) -> ssl.SSLContext:
         import certifi
 
         return ssl.create_default_context(cafile=certifi.where())
-    import os
-
     try:
         if os.path.isdir(verify):
             return ssl.create_default_context(capath=verify)
