@@ -63,3 +63,17 @@ def test_quick_benchmark_prints_requests_at_their_floor(tmp_path: Path) -> None:
         ("plan", 200, 45),  # every HTTP request the emulator served is an API call counted
         ("apply", 200, 105),
     ]
+
+
+def test_calls_benchmark_runs_and_prints_its_four_figures() -> None:
+    done = subprocess.run(
+        [sys.executable, "benchmarks/calls.py", "--calls", "5", "--runs", "1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = re.findall(r": +([\d.]+) (ms|s)$", done.stdout, re.MULTILINE)
+    assert len(figures) == 5, done.stdout
+    assert all(float(value) > 0 for value, _ in figures), done.stdout
