@@ -310,3 +310,24 @@ def test_an_unusable_ca_bundle_is_a_clean_error_naming_the_variable(tmp_path, bu
     assert result.stderr.startswith("Error: cannot use the CA bundle"), result.stderr
     assert "REQUESTS_CA_BUNDLE" in result.stderr
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_org_id_asked_from_two_threads_at_once_is_one_query(server):
+    """read_live asks it beside the reads while the lock may ask it too: one query, not two."""
+    from reconciler.org.connect import emulator_org
+
+    org = emulator_org(server)
+    start = threading.Barrier(2)
+    answers: list[str] = []
+
+    def ask() -> None:
+        start.wait()
+        answers.append(org.org_id)
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert answers == ["00D000000000001EAA"] * 2
+    assert server.metadata.calls["query"] == 1
