@@ -353,8 +353,8 @@ class SalesforceOrg:
     def org_id(self) -> str:
         """Read once per run (REST query on Organization) and recorded in plans.
 
-        Asked from two threads at once (read_live asks beside the reads, the org lock before
-        the first read), the second waits for the first's answer instead of asking again."""
+        read_live asks it from a worker thread, beside the reads; should another thread ask
+        at the same moment, it waits for that answer instead of sending a second query."""
         with self._org_id_lock:
             if self._org_id is None:
                 rows = self.query("SELECT Id FROM Organization")

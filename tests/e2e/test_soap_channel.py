@@ -313,7 +313,8 @@ def test_an_unusable_ca_bundle_is_a_clean_error_naming_the_variable(tmp_path, bu
 
 
 def test_org_id_asked_from_two_threads_at_once_is_one_query(server):
-    """read_live asks it beside the reads while the lock may ask it too: one query, not two."""
+    """read_live asks it from a worker thread; a second asker at that moment waits for the
+    answer: one query, not two."""
     from reconciler.org.connect import emulator_org
 
     org = emulator_org(server)
