@@ -267,10 +267,18 @@ def test_reads_reuse_connections(server):
     assert 1 <= len(opened) <= 2, len(opened)
 
 
-def test_connections_are_closed_when_the_org_block_ends(org):
+@pytest.mark.parametrize("way", ["emulator", "instance_url"])
+def test_connections_are_closed_when_the_org_block_ends(org, server, monkeypatch, way):
     from reconciler.org.connect import connect
 
-    with connect(f"emulator:{org.path}") as opened:
+    monkeypatch.setenv("SF_ACCESS_TOKEN", server.access_token)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", server.ca_cert_path)
+    opening = (
+        connect(f"emulator:{org.path}")
+        if way == "emulator"
+        else connect(instance_url=server.instance_url)
+    )
+    with opening as opened:
         read_live(opened)
         idle = list(opened._channel._idle)
         assert idle and all(conn.sock is not None for conn in idle)
