@@ -19,16 +19,17 @@ from typing import Any
 from . import planfile
 from .applying import SAVE_RETRY, ApplyResult, StopRequest, apply_plan
 from .backup import default_backup_dir, load_backup
-from .desired_state import DesiredState, load_desired
+from .desired_state import DesiredState
 from .export import export_yaml
-from .live_state import LiveState, read_live
-from .model import Plan
+from .live_state import read_live
+from .lookups import look_up
+from .model import LiveState, Plan
+from .operations import load_desired
 from .org.interface import Org
 from .org.retry import RetryPolicy
 from .planning import build_plan, select_apps
 from .render import RENDERERS
 from .risk import run_as_candidates
-from .risk_lookup import lookup_run_as
 from .rollback import plan_rollback
 
 __all__ = [
@@ -55,7 +56,7 @@ def make_plan(
     wants_all = desired.baseline.unlisted != "ignore" and not only
     live = read_live(org, only=None if wants_all else names)
     declared = {app.name: app.values for app in selected_apps}
-    lookups = lookup_run_as(org, run_as_candidates(live.apps, declared))
+    lookups = look_up(org, run_as_candidates(live.apps, declared))
     plan = build_plan(desired, live, org.instance_url, only, exclude, lookups)
     return plan, live
 

@@ -400,7 +400,7 @@ def _errors_as(fmt: str) -> Iterator[None]:
 @handle_errors
 def validate(desired: Path, fmt: str) -> None:
     """Check the desired state offline; never touches an org."""
-    from .desired_state import load_desired
+    from .operations import load_desired
 
     with _errors_as(fmt):
         state = load_desired(desired)
@@ -818,8 +818,7 @@ def audit(desired, target, instance_url, timeout, fmt, output):
 
     Exit 0 when compliant, 3 when violations are found, 1 on error.
     """
-    from .audit import run_audit
-    from .desired_state import load_desired
+    from .operations import audit_org, load_desired
     from .render.audit_views import render_audit_json, render_audit_text
     from .render.sarif_view import render_sarif
 
@@ -833,7 +832,7 @@ def audit(desired, target, instance_url, timeout, fmt, output):
         for warning in state.warnings if state else []:
             _info(f"Warning: {_shown(str(warning))}")
         with connect(target, instance_url, timeout=timeout) as org:
-            report = run_audit(org, state)
+            report = audit_org(org, state)
     text = _coloured(
         lambda: renderers[fmt](report), None if fmt == "text" and not output else False
     )

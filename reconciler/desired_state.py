@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from . import fields as F
-from .baseline import check_desired
 from .controls import BY_ID as CONTROLS_BY_ID
 from .controls import DEFAULT_BASELINE
 from .desired_model import BaselineConfig, DesiredApp, DesiredState, ExceptionEntry
@@ -501,9 +500,11 @@ def _roots(path: DesiredPaths) -> list[Path]:
     return [Path(path)] if isinstance(path, str | Path) else [Path(p) for p in path]
 
 
-def load_desired(path: DesiredPaths, today: date | None = None) -> DesiredState:
+def load_desired(path: DesiredPaths) -> DesiredState:
     """Load and validate a file or folder, or several as layers; DesiredStateError lists every
-    issue found.
+    issue found. Only loads: the baseline's own checks of the declared state (expired
+    exceptions, violations without one) are policy, run by the operations that need them
+    (operations.load_desired), so loading never depends on the baseline engine.
 
     Several paths (`-d base -d prod`) are layers: each is validated file by file, then later
     layers override earlier ones key by key (see `_merge_layers`). The digests cover every
@@ -551,11 +552,13 @@ def load_desired(path: DesiredPaths, today: date | None = None) -> DesiredState:
         state.baseline = baseline
     for app in apps.values():
         issues.extend(cross_checks(app))
-    if not issues:
-        problems, state.warnings = check_desired(state, today or date.today())
-        issues.extend(problems)
     if issues:
-        order = {name: i for i, name in enumerate(str(f) for f in all_files)}
-        issues.sort(key=lambda i: (order.get(i.file, -1), i.line or 0))
-        raise DesiredStateError(issues)
+        raise_sorted(issues, state.files)
     return state
+
+
+def raise_sorted(issues: list[Issue], files: Sequence[str]) -> None:
+    """Raise DesiredStateError with the issues in file order, then line order."""
+    order = {name: i for i, name in enumerate(files)}
+    issues.sort(key=lambda i: (order.get(i.file, -1), i.line or 0))
+    raise DesiredStateError(issues)

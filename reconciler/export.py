@@ -15,7 +15,7 @@ from . import fields as F
 from .baseline import findings
 from .controls import CONTROLS
 from .display import printable, show
-from .live_state import LiveState
+from .model import LiveState
 
 
 def _side_block(values: dict[str, Any], side: F.Side, skipped: list[str]) -> dict[str, Any]:

@@ -10,22 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from . import fields as F
 from .errors import IncompleteResponse, ReadRefused
-from .model import Component, LiveApp
+from .model import Component, LiveApp, LiveState
 from .org.interface import Org
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LiveState:
-    org_id: str
-    apps: dict[str, LiveApp]
-    #: Every ExternalClientApplication the org listed, whatever `only` kept (safety.py).
-    app_count: int | None = None
 
 
 def read_live(org: Org, only: Collection[str] | None = None) -> LiveState:

@@ -225,6 +225,72 @@ class Plan:
         }
 
 
+@dataclass
+class LiveState:
+    """What the org holds: every app read, grouped with its two OAuth components."""
+
+    org_id: str
+    apps: dict[str, LiveApp]
+    #: Every ExternalClientApplication the org listed, whatever `only` kept (safety.py).
+    app_count: int | None = None
+
+
+#: The three run-as look-up queries, by the object each asks (risk_lookup.py sends them).
+USER, PERMISSION_SET, ASSIGNMENT = "User", "PermissionSet", "PermissionSetAssignment"
+
+
+@dataclass(frozen=True)
+class LookupFailure:
+    """One query the org refused or failed: the object queried and the org's (scrubbed) error."""
+
+    query: str  # "User" | "PermissionSet" | "PermissionSetAssignment"
+    error: str
+    #: The org has nothing to look up (a source folder has no users): a note, not a refusal.
+    skipped: bool = False
+
+
+@dataclass
+class RiskLookups:
+    """What the org told us about the run-as users, and what it would not tell.
+
+    `users` holds a RunAsUser for every requested username whose User query answered (found or
+    not). `gaps` names, per username, the failed queries that would have completed its facts;
+    a username in `gaps` but not in `users` could not be looked up at all.
+    """
+
+    requested: frozenset[str] = frozenset()
+    users: dict[str, RunAsUser] = field(default_factory=dict)
+    failures: list[LookupFailure] = field(default_factory=list)
+    gaps: dict[str, list[LookupFailure]] = field(default_factory=dict)
+
+
+@dataclass
+class AuditReport:
+    """The live org judged against the baseline (audit.py builds it; views print it)."""
+
+    org_id: str
+    instance_url: str
+    created_at: str
+    controls: list[str]
+    apps_checked: list[str]
+    findings: list[Finding]
+    risks: dict[str, RiskContext]
+    notes: list[str] = field(default_factory=list)
+    #: Problems with the report itself (e.g. a refused run-as lookup left some risk unknown).
+    warnings: list[str] = field(default_factory=list)
+    #: Where unlisted apps' findings are located in SARIF: the file that sets the baseline.
+    baseline_file: str | None = None
+    baseline_line: int = 0
+
+    @property
+    def violations(self) -> list[Finding]:
+        return [f for f in self.findings if not f.accepted]
+
+    @property
+    def compliant(self) -> bool:
+        return not self.violations
+
+
 #: Risk levels, worst first; views sort by it. "unknown" (the run-as lookup failed, so the app
 #: could not be graded) ranks right after "high": an app nobody could grade deserves a look
 #: before the ones known to be only medium. Views treat a level missing here as the last.

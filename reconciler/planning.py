@@ -12,10 +12,8 @@ from .controls import BY_ID, Control
 from .desired_state import DesiredApp, DesiredState
 from .diffing import changed_paths
 from .errors import ReconcilerError
-from .live_state import LiveState
-from .model import AppPlan, FieldChange, LiveApp, Plan
+from .model import AppPlan, FieldChange, LiveApp, LiveState, Plan, RiskLookups
 from .risk import after_values, assess
-from .risk_lookup import RiskLookups
 
 _ORDER = {spec.path: i for i, spec in enumerate(F.CATALOGUE)}
 

@@ -14,8 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .model import LiveApp, RiskContext, RunAsUser
-from .risk_lookup import ASSIGNMENT, PERMISSION_SET, USER, LookupFailure, RiskLookups
+from .model import (
+    ASSIGNMENT,
+    PERMISSION_SET,
+    USER,
+    LiveApp,
+    LookupFailure,
+    RiskContext,
+    RiskLookups,
+    RunAsUser,
+)
 
 UNKNOWN = "unknown"  # ranked right after high in model.LEVEL_ORDER
 

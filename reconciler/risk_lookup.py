@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from .display import cut
 from .errors import IncompleteResponse, OrgError, RequestLimitExceeded, SessionExpired
-from .model import RunAsUser
+from .model import ASSIGNMENT, PERMISSION_SET, USER, LookupFailure, RiskLookups, RunAsUser
 from .org.interface import NO_USERS, Org
+
+__all__ = ["ASSIGNMENT", "PERMISSION_SET", "USER", "LookupFailure", "RiskLookups", "lookup_run_as"]
 
 #: Permissions that make a run-as user's token an admin's token.
 POWERS = {
@@ -40,33 +41,6 @@ _PERMS = [*POWERS, "PermissionsApiUserOnly"]
 _FATAL = (IncompleteResponse, RequestLimitExceeded, SessionExpired)
 #: An org's error message is shown in warnings and factors; a page of it helps no one.
 _MAX_MESSAGE = 300
-
-USER, PERMISSION_SET, ASSIGNMENT = "User", "PermissionSet", "PermissionSetAssignment"
-
-
-@dataclass(frozen=True)
-class LookupFailure:
-    """One query the org refused or failed: the object queried and the org's (scrubbed) error."""
-
-    query: str  # "User" | "PermissionSet" | "PermissionSetAssignment"
-    error: str
-    #: The org has nothing to look up (a source folder has no users): a note, not a refusal.
-    skipped: bool = False
-
-
-@dataclass
-class RiskLookups:
-    """What the org told us about the run-as users, and what it would not tell.
-
-    `users` holds a RunAsUser for every requested username whose User query answered (found or
-    not). `gaps` names, per username, the failed queries that would have completed its facts;
-    a username in `gaps` but not in `users` could not be looked up at all.
-    """
-
-    requested: frozenset[str] = frozenset()
-    users: dict[str, RunAsUser] = field(default_factory=dict)
-    failures: list[LookupFailure] = field(default_factory=list)
-    gaps: dict[str, list[LookupFailure]] = field(default_factory=dict)
 
 
 def _quote(value: str) -> str:

@@ -22,8 +22,7 @@ from .baseline import findings
 from .controls import BY_ID
 from .display import show
 from .errors import ReconcilerError
-from .live_state import LiveState
-from .model import AppPlan, Component, FieldChange, LiveApp, Plan
+from .model import AppPlan, Component, FieldChange, LiveApp, LiveState, Plan
 from .org.interface import Org
 
 

@@ -9,10 +9,9 @@ import json
 from dataclasses import asdict
 
 from .. import __version__
-from ..audit import AuditReport
 from ..controls import BY_ID
 from ..display import plural, printable, show
-from ..model import LEVEL_ORDER
+from ..model import LEVEL_ORDER, AuditReport
 from .text_view import describe_exceptions, describe_risk
 
 

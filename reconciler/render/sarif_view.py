@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..audit import AuditReport
 from ..controls import BY_ID, CONTROLS
 from ..display import printable, show
-from ..model import Finding
+from ..model import AuditReport, Finding
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"high": "error", "medium": "warning", "low": "note"}

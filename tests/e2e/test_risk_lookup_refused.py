@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from reconciler import api
-from reconciler.audit import run_audit
 from reconciler.emulator.server import EmulatorServer
+from reconciler.operations import audit_org
 from reconciler.org.connect import emulator_org
 
 from .conftest import SHIPPED_DESIRED, Org, demo_doc, field_lines, run
@@ -179,7 +179,7 @@ def test_audit_report_carries_the_warning(make_org):
     org = refusing(make_org, "User")
     desired = api.load_desired(SHIPPED_DESIRED)
     with EmulatorServer(org.path) as server:
-        report = run_audit(emulator_org(server), desired)
+        report = audit_org(emulator_org(server), desired)
     assert report.warnings == [warning_for("User", 4)]
     # The User query answered nothing, so the levels are those known facts alone decide.
     assert {n: r.level.upper() for n, r in report.risks.items()} == AUDIT_LEVELS

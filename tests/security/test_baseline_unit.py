@@ -15,9 +15,9 @@ from reconciler.desired_state import (
     DesiredApp,
     DesiredState,
     ExceptionEntry,
-    load_desired,
 )
 from reconciler.errors import DesiredStateError
+from reconciler.operations import load_desired
 
 TODAY = dt.date(2026, 6, 15)
 

@@ -15,8 +15,8 @@ import yaml
 
 from reconciler import fields as F
 from reconciler import yaml_source
-from reconciler.desired_state import load_desired
 from reconciler.errors import DesiredStateError
+from reconciler.operations import load_desired
 from reconciler.yaml_source import shorten
 
 TODAY = date(2026, 11, 29)
@@ -280,8 +280,9 @@ def _imports(module: str) -> set[str]:
     return found
 
 
-def test_desired_state_and_baseline_do_not_import_each_other_both_ways():
-    assert "baseline" in _imports("desired_state")
+def test_desired_state_only_loads_and_baseline_does_not_import_it():
+    """Loading applies no policy: the baseline check is the operations layer's call."""
+    assert "baseline" not in _imports("desired_state")
     for lower in ("baseline", "desired_model", "yaml_source"):
         assert "desired_state" not in _imports(lower), lower
     assert "baseline" not in _imports("desired_model")

@@ -12,9 +12,8 @@ import unicodedata
 
 import pytest
 
-from reconciler.audit import AuditReport
 from reconciler.display import printable, show
-from reconciler.model import LEVEL_ORDER, AppPlan, Plan, RiskContext
+from reconciler.model import LEVEL_ORDER, AppPlan, AuditReport, Plan, RiskContext
 from reconciler.render.audit_views import render_audit_text
 from reconciler.render.markdown_view import md_code, md_text, md_value
 from reconciler.render.sarif_view import sarif_text
