@@ -201,8 +201,6 @@ class Plan:
     #: ExternalClientApplication components the org listed (all of them, whatever the scope):
     #: the safety valve's denominator (safety.py). None when not read from the org.
     org_app_count: int | None = None
-    #: The run's `--max-changes` spelling (`N` or `N%`); None: the default threshold.
-    max_changes: str | None = None
     #: The desired state's `exception_warning_days`: views flag exceptions expiring sooner.
     exception_warning_days: int | None = None
 

@@ -28,7 +28,7 @@ from .desired_state import DesiredState
 from .errors import PlanFileError
 from .fileio import write_atomic
 from .model import AppPlan, FieldChange, Finding, Plan
-from .safety import assess
+from .safety import SafetyCheck, assess
 
 FORMAT_VERSION = "1"
 #: Plan files far beyond any real org's size are refused before parsing (a plan of 300 apps
@@ -50,8 +50,9 @@ class PlanMismatchError(PlanFileError):
 # --- writing -----------------------------------------------------------------------------
 
 
-def plan_document(plan: Plan) -> dict[str, Any]:
-    """The plan as JSON data: declared fields only, so it never holds a secret."""
+def plan_document(plan: Plan, safety: SafetyCheck | None = None) -> dict[str, Any]:
+    """The plan as JSON data: declared fields only, so it never holds a secret. `safety` is
+    the valve's verdict under the run's limit (default: the default threshold)."""
     return {
         "format_version": FORMAT_VERSION,
         "tool": f"reconciler {__version__}",
@@ -91,17 +92,17 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "warnings": plan.warnings,
         "summary": plan.summary(),
         # What the safety valve says (safety.py); informational, never read back.
-        "safety": assess(plan).to_dict(),
+        "safety": (safety or assess(plan)).to_dict(),
     }
 
 
-def dumps(plan: Plan) -> str:
-    return json.dumps(plan_document(plan), indent=2, sort_keys=False) + "\n"
+def dumps(plan: Plan, safety: SafetyCheck | None = None) -> str:
+    return json.dumps(plan_document(plan, safety), indent=2, sort_keys=False) + "\n"
 
 
-def write(plan: Plan, path: Path) -> Path:
+def write(plan: Plan, path: Path, safety: SafetyCheck | None = None) -> Path:
     """Save atomically: a reader (or a crash) never sees half a plan."""
-    return write_atomic(path, dumps(plan))
+    return write_atomic(path, dumps(plan, safety))
 
 
 # --- reading -----------------------------------------------------------------------------

@@ -9,8 +9,8 @@ the way). `--max-changes N` (apps) or `--max-changes N%` (of the org's apps) rep
 default; an explicit limit is honoured at any org size, because a pipeline that says "never
 more than 5 apps" means it on a small org too.
 
-The threshold is data on the plan (`Plan.org_app_count`, `Plan.max_changes`), so plan views
-can say that an apply would stop, and apply refuses with nothing written.
+The verdict is a function of the plan (`Plan.org_app_count`, its changed apps) and the run's
+limit, so plan views can say that an apply would stop, and apply refuses with nothing written.
 """
 
 from __future__ import annotations
@@ -136,13 +136,13 @@ def _needed_percent(check: SafetyCheck) -> int:
     return min(100, -(-check.apps_to_change * 100 // check.org_apps))
 
 
-def assess(plan: Plan) -> SafetyCheck:
-    """The valve's verdict on `plan`, from the data the plan carries."""
+def assess(plan: Plan, max_changes: str | None = None) -> SafetyCheck:
+    """The valve's verdict on `plan` under the run's `--max-changes` (None: the default)."""
     changed = len(plan.changed_apps)
-    explicit = plan.max_changes is not None
+    explicit = max_changes is not None
     threshold: Threshold | None
-    if plan.max_changes is not None:
-        threshold = Threshold.parse(plan.max_changes)
+    if max_changes is not None:
+        threshold = Threshold.parse(max_changes)
     elif plan.org_app_count is not None and plan.org_app_count >= MIN_APPS:
         threshold = Threshold(DEFAULT_PERCENT, percent=True)
     else:
@@ -153,9 +153,9 @@ def assess(plan: Plan) -> SafetyCheck:
     return SafetyCheck(plan.org_app_count, changed, threshold, explicit, allowed is not True)
 
 
-def raise_if_unsafe(plan: Plan) -> None:
+def raise_if_unsafe(plan: Plan, max_changes: str | None = None) -> None:
     """Refuse, before anything is written, a plan larger than the threshold allows."""
-    check = assess(plan)
+    check = assess(plan, max_changes)
     if check.blocks:
         raise UnsafePlan(
             f"refusing to apply: {check.reason()}. Nothing was written. If so many changes are "

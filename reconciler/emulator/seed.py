@@ -102,3 +102,27 @@ def _add_run_as_users(doc: dict[str, Any]) -> list[str]:
         )
         added.append(username)
     return added
+
+
+def seed_for_run(folder: Path, state: Path, keep: bool) -> tuple[Path, list[str]]:
+    """(the path the emulator loads, lines saying what was seeded) for `emulator --from-source`.
+
+    The folder itself is loaded (seeded in memory by OrgState.load) unless `keep`: then
+    `state` is written with the seeded org, so `-o emulator:FILE` continues it."""
+    import json
+
+    from reconciler.display import printable
+    from reconciler.fileio import write_atomic
+
+    doc, added = build_from_source(folder)
+    apps = len(doc["metadata"].get("ExternalClientApplication", {}))
+    if keep:
+        write_atomic(state, json.dumps(doc, indent=2, sort_keys=True))
+    where = f"kept in {state}" if keep else "in memory: changes end with this process"
+    lines = [f"Seeded from {printable(str(folder))}: {apps} app(s), {printable(where)}."]
+    if added:
+        lines.append(
+            "The folder has no users; run-as users added as active Standard Users: "
+            + ", ".join(printable(name) for name in added)
+        )
+    return (state if keep else folder), lines

@@ -8,45 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from ..errors import ReconcilerError
-from ..paths import DEFAULT_EMULATOR_STATE
 from .http import GuardedSession
 from .interface import Org
-from .login import LoginOptions, alias_login, choose, is_loopback, jwt_login, sfdx_url_login
+from .login import LoginOptions, normalise_instance_url
 from .retry import RetryPolicy
 from .salesforce import API_VERSION, DEFAULT_PARALLELISM, SalesforceOrg
 
 if TYPE_CHECKING:
     from ..emulator.server import EmulatorServer
 
-TOKEN_ENV = "SF_ACCESS_TOKEN"
+__all__ = ["connect", "emulator_org", "normalise_instance_url"]
 
 
-def normalise_instance_url(url: str) -> str:
-    """`https://host[:port]` with no path: what simple-salesforce needs (wire doc §3, §11.2).
-
-    simple-salesforce always speaks https, whatever the scheme given; plain http is refused
-    except to loopback, where it is accepted for convenience and still spoken as https.
-    """
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ReconcilerError(
-            f"--instance-url {url!r} is not a URL like https://acme.my.salesforce.com"
-        )
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ReconcilerError(
-            f"--instance-url {url!r} uses plain http; only https is allowed outside loopback"
-        )
-    port = f":{parts.port}" if parts.port and parts.port != 443 else ""
-    return f"https://{parts.hostname}{port}"
-
-
-@contextlib.contextmanager
 def connect(
     target: str | None = None,
     instance_url: str | None = None,
@@ -56,88 +31,20 @@ def connect(
     parallelism: int = DEFAULT_PARALLELISM,
     retry: RetryPolicy | None = None,
     login: LoginOptions | None = None,
-) -> Iterator[Org]:
-    """Yield an open Org; an in-process emulator is stopped when the block ends.
+) -> contextlib.AbstractContextManager[Org]:
+    """An open Org for `-o TARGET` / `--instance-url URL` (and login flags); closed, and an
+    in-process emulator stopped, when the block ends. The registry (registry.py) decides how."""
+    from .registry import CallSettings, OrgTarget, open_org
 
-    `login` carries the JWT bearer and SFDX auth URL flags (login.py); which way in is used is
-    login.choose's decision, flags first, then SF_TARGET_ORG / SF_CLIENT_ID & co.
-    """
-    options: dict[str, Any] = {
-        "api_version": api_version,
-        "timeout": timeout,
-        "parallelism": parallelism,
-        "retry": retry,
-    }
-    method, target, login = choose(target, instance_url, login or LoginOptions(), os.environ)
-    if method in ("jwt", "sfdx_url"):
-        # REQUESTS_CA_BUNDLE and proxies apply to the login host (read per request, as requests
-        # does) and then to the org, whose host is known only from the login's answer.
-        session = GuardedSession(pool_size=parallelism)
-        if method == "jwt":
-            done = jwt_login(login, session, timeout)
-        else:
-            done = sfdx_url_login(login.sfdx_url_file or "", session, timeout)
-        with _opened(done.instance_url, done.access_token, session, done.relogin, options) as org:
-            yield org
-        return
-    if instance_url:
-        token = os.environ.get(TOKEN_ENV, "").strip()
-        if not token:
-            raise ReconcilerError(
-                f"--instance-url needs the access token in the environment variable {TOKEN_ENV}, "
-                "never a flag: from your pipeline's secret store, or from the Salesforce CLI "
-                f"without a prompt: {TOKEN_ENV}=$(sf org auth show-access-token --target-org "
-                "ALIAS --json | jq -r .result.accessToken). Simpler: -o ALIAS uses the sf CLI's "
-                "login directly, and renews it when it expires"
-            )
-        # trust_env stays on: REQUESTS_CA_BUNDLE and proxies are honoured for real orgs. A
-        # pasted token cannot be renewed, so there is no relogin: expiry stops the run cleanly.
-        url = normalise_instance_url(instance_url)
-        session = GuardedSession(pool_size=parallelism)
-        with _opened(url, token, session, None, options) as org:
-            yield org
-        return
-    if target and target.startswith("source:"):
-        from .source import SourceOrg  # lazily: only a source folder needs it
-
-        if not target[len("source:") :]:
-            raise ReconcilerError("-o source:PATH needs a folder, e.g. -o source:force-app")
-        yield SourceOrg(Path(target[len("source:") :]))
-        return
-    if not target:
-        raise ReconcilerError(
-            "no org given: use -o ALIAS (a Salesforce CLI login; or SF_TARGET_ORG), JWT bearer "
-            "(--client-id, --username, --jwt-key-file [--login-url]; or SF_CLIENT_ID, "
-            "SF_USERNAME, SF_JWT_KEY_FILE [SF_LOGIN_URL]), --sfdx-url-file FILE, --instance-url "
-            f"URL with {TOKEN_ENV}, or -o emulator[:STATE_FILE] for the built-in emulator"
-        )
-    if target != "emulator" and not target.startswith("emulator:"):
-        # Any other -o value is a Salesforce CLI alias or username (as for sf's --target-org).
-        done = alias_login(target, timeout)
-        session = GuardedSession(pool_size=parallelism)
-        with _opened(done.instance_url, done.access_token, session, done.relogin, options) as org:
-            yield org
-        return
-    from ..emulator.server import EmulatorServer  # noqa: F811 - lazily: real orgs need none
-
-    state = Path(target.partition(":")[2] or DEFAULT_EMULATOR_STATE)
-    state.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        EmulatorServer(state) as server,
-        contextlib.closing(emulator_org(server, **options)) as org,
-    ):
-        yield org
-
-
-@contextlib.contextmanager
-def _opened(
-    url: str, token: str, session: GuardedSession, relogin: Any, options: dict[str, Any]
-) -> Iterator[SalesforceOrg]:
-    """A real org at `url`: the environment's proxy and CA bundle are read once, for that host
-    (only now is it known, after a login), and the org's connections close with the block."""
-    session.adopt_environment(url)
-    with contextlib.closing(SalesforceOrg(url, token, session, relogin=relogin, **options)) as org:
-        yield org
+    policy = retry or RetryPolicy()
+    calls = CallSettings(
+        timeout=timeout,
+        parallelism=parallelism,
+        retries=policy.attempts - 1,
+        retry_max_seconds=policy.max_seconds,
+        api_version=api_version,
+    )
+    return open_org(OrgTarget(target, instance_url, login or LoginOptions(), calls), os.environ)
 
 
 def emulator_org(server: EmulatorServer, **options: Any) -> SalesforceOrg:

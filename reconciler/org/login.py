@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +29,7 @@ from ..display import cut, one_line, printable
 from ..errors import OrgError, ReconcilerError
 from ..redaction import register_secret
 from .http import GuardedSession, transport_error
+from .target import ENV, FLAGS, LoginOptions
 
 log = logging.getLogger(__name__)
 
@@ -59,44 +60,9 @@ _SFDX_URL = re.compile(
 )
 _ALIAS = re.compile(r"^[^\s-][^\x00-\x1f\x7f]{0,254}$")
 
-ENV = {
-    "client_id": "SF_CLIENT_ID",
-    "username": "SF_USERNAME",
-    "jwt_key_file": "SF_JWT_KEY_FILE",
-    "login_url": "SF_LOGIN_URL",
-}
-FLAGS = {
-    "client_id": "--client-id",
-    "username": "--username",
-    "jwt_key_file": "--jwt-key-file",
-    "login_url": "--login-url",
-}
-
 
 class LoginError(ReconcilerError):
     """A login could not be made; the message says which input or which answer, never a secret."""
-
-
-@dataclass(frozen=True)
-class LoginOptions:
-    """The login flags as given on the command line (None when absent)."""
-
-    client_id: str | None = None
-    username: str | None = None
-    jwt_key_file: str | None = None
-    login_url: str | None = None
-    sfdx_url_file: str | None = None
-
-    def jwt_flags(self) -> bool:
-        return any((self.client_id, self.username, self.jwt_key_file))
-
-    def with_jwt_environment(self, environ: Mapping[str, str]) -> LoginOptions:
-        """Fill each JWT setting not given as a flag from its SF_* variable."""
-        filled = {
-            field: getattr(self, field) or (environ.get(var) or "").strip() or None
-            for field, var in ENV.items()
-        }
-        return replace(self, **filled)
 
 
 @dataclass(frozen=True)
@@ -121,6 +87,25 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def normalise_instance_url(url: str) -> str:
+    """`https://host[:port]` with no path: what simple-salesforce needs (wire doc §3, §11.2).
+
+    simple-salesforce always speaks https, whatever the scheme given; plain http is refused
+    except to loopback, where it is accepted for convenience and still spoken as https.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ReconcilerError(
+            f"--instance-url {url!r} is not a URL like https://acme.my.salesforce.com"
+        )
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ReconcilerError(
+            f"--instance-url {url!r} uses plain http; only https is allowed outside loopback"
+        )
+    port = f":{parts.port}" if parts.port and parts.port != 443 else ""
+    return f"https://{parts.hostname}{port}"
 
 
 def login_origin(url: str, what: str) -> str:
@@ -393,8 +378,6 @@ def alias_login(alias: str, timeout: float) -> Login:
         raw_url = display.get("instanceUrl")
         if not isinstance(raw_url, str) or not raw_url:
             raise LoginError(f"`{shown}` gave no result.instanceUrl")
-        from .connect import normalise_instance_url
-
         instance = normalise_instance_url(raw_url)
         token = display.get("accessToken")
         if isinstance(token, str) and _TOKEN.match(token):
@@ -533,54 +516,3 @@ def sfdx_url_login(path_text: str, session: GuardedSession, timeout: float) -> L
 
 
 # -- which login -------------------------------------------------------------------------------
-
-
-def choose(
-    target: str | None,
-    instance_url: str | None,
-    login: LoginOptions,
-    environ: Mapping[str, str],
-) -> tuple[str, str | None, LoginOptions]:
-    """(method, target, options) for this command line: "target" (-o: emulator, source or a
-    sf CLI alias), "instance_url", "jwt", "sfdx_url", or "none".
-
-    Flags decide; only when no flag names an org do SF_TARGET_ORG and the JWT variables (the
-    sf CLI's own names) count, so a variable left in a CI environment never overrides what
-    the command line says. Two ways at once is an error rather than a guess.
-    """
-    given = []
-    if target:
-        given.append("-o/--target-org")
-    if instance_url:
-        given.append("--instance-url")
-    if login.sfdx_url_file:
-        given.append("--sfdx-url-file")
-    if login.jwt_flags():
-        given.append("--client-id/--username/--jwt-key-file")
-    if len(given) > 1:
-        several = "both" if len(given) == 2 else "several"
-        raise LoginError(f"give one way to reach the org, not {several}: {' and '.join(given)}")
-    env_target = (environ.get("SF_TARGET_ORG") or "").strip()
-    env_jwt = any((environ.get(ENV[f]) or "").strip() for f in ("client_id", "jwt_key_file"))
-    if given:
-        method = {
-            "-o/--target-org": "target",
-            "--instance-url": "instance_url",
-            "--sfdx-url-file": "sfdx_url",
-        }.get(given[0], "jwt")
-    elif env_target and env_jwt:
-        raise LoginError(
-            "both SF_TARGET_ORG and SF_CLIENT_ID/SF_JWT_KEY_FILE are set: unset one, or say "
-            "which login to use with -o ALIAS or --client-id/--username/--jwt-key-file"
-        )
-    elif env_target:
-        method, target = "target", env_target
-    else:
-        method = "jwt" if env_jwt else "none"
-    if login.login_url and method not in ("jwt", "none"):
-        raise LoginError(
-            "--login-url is for the JWT bearer login (--client-id, --username, --jwt-key-file)"
-        )
-    if method == "jwt" or (method == "none" and login.login_url):
-        return "jwt", None, login.with_jwt_environment(environ)
-    return method, target, login

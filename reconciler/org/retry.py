@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-import tenacity
-
 from ..errors import TransientOrgError
 
 log = logging.getLogger(__name__)
@@ -36,6 +34,8 @@ class RetryPolicy:
 
     def run(self, what: str, call: Callable[[], T]) -> T:
         """`call()` until it succeeds or the policy is spent; then its last error is raised."""
+        import tenacity  # here, not at the top: `validate` and `--help` never retry anything
+
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TransientOrgError),
             stop=tenacity.stop_after_attempt(max(1, self.attempts))

@@ -43,19 +43,17 @@ from .interface import OUTCOME_UNKNOWN, TRANSIENT_CODES, SaveOutcome
 from .metadata_xml import component_to_xml, record_to_component
 from .retry import RetryPolicy
 from .soap_channel import SoapChannel
+from .target import API_VERSION, DEFAULT_PARALLELISM
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: API version of the WSDL simple-salesforce bundles, whose field list drives typing and order.
-API_VERSION = "63.0"
 BATCH = 10  # components per read/CRUD call (wire doc §4)
 LIST_QUERIES = 3  # ListMetadataQuery per listMetadata call
 #: Concurrent API calls. Salesforce caps only requests of 20 s or longer: 25 at once in
 #: production orgs and sandboxes, 5 in Developer Edition and trial orgs, none for shorter ones
 #: (Salesforce "API Request Limits and Allocations", Concurrent API Request Limits). Metadata
 #: reads of 10 components take well under a second; 8 leaves room for other integrations.
-DEFAULT_PARALLELISM = 8
 MAX_PARALLELISM = 25
 
 #: Returns a fresh access token; None where the login cannot be repeated (a pasted token).

@@ -74,3 +74,8 @@ def error_document(exc: Exception | str) -> str:
         message = str(exc)
     doc = {"error": {"message": scrub(message), "issues": issues}}
     return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
+
+
+def error_annotations_text(exc: Exception) -> str:
+    """`error_annotations` as the lines a workflow log reads."""
+    return "".join(line + "\n" for line in error_annotations(exc))

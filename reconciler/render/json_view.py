@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..model import Plan
 from ..planfile import dumps
+from ..safety import SafetyCheck
 
 
-def render_json(plan: Plan) -> str:
-    return dumps(plan)
+def render_json(plan: Plan, safety: SafetyCheck | None = None) -> str:
+    return dumps(plan, safety)

@@ -24,7 +24,7 @@ from datetime import date
 from ..controls import BY_ID
 from ..display import factor_parts, plural, printable, show
 from ..model import LEVEL_ORDER, FieldChange, Finding, Plan, RiskContext
-from ..safety import assess
+from ..safety import SafetyCheck, assess
 from .text_view import risk_order, summary_line
 
 #: Characters that Markdown or HTML interpret inline; as entities they only display.
@@ -161,8 +161,8 @@ def _summary(plan: Plan) -> list[str]:
     return out + [""]
 
 
-def _safety(plan: Plan) -> list[str]:
-    check = assess(plan)
+def _safety(plan: Plan, check: SafetyCheck | None) -> list[str]:
+    check = check or assess(plan)
     if not check.blocks:
         return []
     return [f"> **Safety threshold:** {md_text(check.message())}.", ""]
@@ -340,11 +340,13 @@ def _fit(sections: list[_Section], fixed: int, limit: int) -> list[str]:
     ]
 
 
-def render_markdown(plan: Plan, limit: int = GITHUB_LIMIT) -> str:
+def render_markdown(
+    plan: Plan, safety: SafetyCheck | None = None, limit: int = GITHUB_LIMIT
+) -> str:
     """The plan for a PR comment or job summary: summary, risk, changes, context; never
     longer than `limit` characters (it says what it cut to get there)."""
     top = [f"### reconciler plan for org {md_code(plan.org_id)}", "", *_summary(plan)]
-    top += _safety(plan)
+    top += _safety(plan, safety)
     sections = [
         s
         for s in (

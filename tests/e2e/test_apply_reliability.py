@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from reconciler import api
+from reconciler.applying import apply_plan
 from reconciler.emulator.server import EmulatorServer
 from reconciler.org.connect import emulator_org
 
@@ -72,7 +73,7 @@ def _edit(server: EmulatorServer, type_name: str, name: str, **fields: Any) -> N
 def test_a_planned_field_moved_since_the_plan_refuses_that_app_only(server, desired, tmp_path):
     org, plan, live = _plan(server, desired(YAML))
     _edit(server, POLICIES, COMPONENTS["Partner_Portal"][1], sessionTimeoutInMinutes=90)
-    result = api.apply(org, plan, live, backup_dir=tmp_path / "b")
+    result = apply_plan(org, plan, live, backup_dir=tmp_path / "b")
     by_app = {r.name: r for r in result.results}
     portal = by_app["Partner_Portal"]
     assert portal.status == "not attempted"
@@ -94,7 +95,7 @@ def test_fields_nobody_declared_keep_what_the_org_holds_at_write_time(server, de
     _edit(server, POLICIES, name, startUrl="https://new.acme.example/go")
     _edit(server, POLICIES, name, requiredSessionLevel="HIGH_ASSURANCE")
     _edit(server, SETTINGS, COMPONENTS["Data_Warehouse_ETL"][0], isPkceRequired=False)
-    result = api.apply(org, plan, live, backup_dir=tmp_path / "b")
+    result = apply_plan(org, plan, live, backup_dir=tmp_path / "b")
     assert result.ok, [r.to_dict() for r in result.results]
     doc = server.state.doc
     mobile = policies_of(doc, "Mobile_Field_Service")
@@ -133,7 +134,7 @@ def test_verification_reports_every_field_changed_behind_our_back(server, desire
         else:
             _edit(server, SETTINGS, secret_holder, consumerSecret="rotated-by-someone-0123456789")
 
-    result = api.apply(EditsAfterWrite(org, edit), plan, live, backup_dir=tmp_path / "b")
+    result = apply_plan(EditsAfterWrite(org, edit), plan, live, backup_dir=tmp_path / "b")
     by_app = {r.name: r for r in result.results}
     portal = by_app["Partner_Portal"]
     assert portal.status == "applied"  # the planned change holds; the extra one is reported

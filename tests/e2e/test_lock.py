@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import api
+from reconciler import api, planfile
 from reconciler.emulator.server import EmulatorServer
 from reconciler.org.connect import emulator_org
 from reconciler.planfile import PlanMismatchError
@@ -167,23 +167,37 @@ def test_a_run_that_waited_for_the_lock_plans_again(org, lock_file, live_pid, mo
     assert policy["isClientCredentialsFlowEnabled"] is False
 
 
-def test_a_saved_plan_is_checked_again_after_waiting_for_the_lock(org):
-    """apply PLANFILE: the fresh plan is compared with the file again once the lock is held,
-    so a change the holder made in the meantime refuses the file instead of being missed."""
+def test_a_saved_plan_is_checked_again_after_waiting_for_the_lock(
+    org, lock_file, live_pid, tmp_path
+):
+    """apply PLANFILE through the library: the fresh plan is compared with the file again once
+    the lock is held, so a change the holder made in the meantime refuses the file instead of
+    being missed."""
     desired = api.load_desired((Path(SHIPPED_DESIRED),))
+    lock_file.write_text(json.dumps(_holder(live_pid)))
     with EmulatorServer(org.path) as server:
         connection = emulator_org(server)
         saved, _ = api.make_plan(connection, desired)
+        saved_file = planfile.write(saved, tmp_path / "saved.json")
 
-        def contended(org_id: str) -> bool:
+        def holder_finishes() -> None:
             with server.state.transaction() as doc:
                 doc["metadata"][POLICIES][DWH_POLICIES]["ipRelaxationPolicyType"] = "Bypass_2factor"
-            return True  # another run held the lock and changed the org meanwhile
+            lock_file.unlink()
 
-        before = json.dumps(server.state.doc, sort_keys=True)
-        with pytest.raises(PlanMismatchError, match="ip_relaxation"):
-            api.apply_saved(connection, saved, desired, lock=contended)
+        release = threading.Timer(1.0, holder_finishes)
+        release.start()
+        request = api.ApplyRequest(
+            (Path(SHIPPED_DESIRED),),
+            connection,
+            safety=api.Safety(lock_timeout=20),
+            plan_file=saved_file,
+        )
+        try:
+            with pytest.raises(PlanMismatchError, match="ip_relaxation"):
+                api.apply(request, api.Hooks(confirm=api.auto_approve))
+        finally:
+            release.cancel()
         after = json.loads(json.dumps(server.state.doc, sort_keys=True))
     assert after["metadata"][POLICIES][DWH_POLICIES]["ipRelaxationPolicyType"] == "Bypass_2factor"
-    assert json.loads(before)["metadata"][POLICIES][DWH_POLICIES]["isClientCredentialsFlowEnabled"]
     assert after["metadata"][POLICIES][DWH_POLICIES]["isClientCredentialsFlowEnabled"] is True

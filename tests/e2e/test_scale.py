@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 from reconciler import api
+from reconciler.applying import apply_plan
 from reconciler.emulator.server import EmulatorServer
 from reconciler.org.connect import emulator_org
 from tests.support import add_clones, demo_doc
@@ -41,7 +42,7 @@ def _plan_and_apply(tmp_path: Path, clones: int):
         org = emulator_org(server)
         plan, live = api.make_plan(org, desired)
         planning_calls = dict(server.metadata.calls)
-        result = api.apply(org, plan, live)
+        result = apply_plan(org, plan, live)
         after, _ = api.make_plan(org, desired)
         return apps, plan, planning_calls, dict(server.metadata.calls), result, after
 

@@ -1,0 +1,38 @@
+"""Views of an ApplyResult (apply and rollback): per app its state and why, then one summary
+line; or the JSON document the evidence record also stores."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+from ..applying import ApplyResult
+from ..display import printable
+from ..redaction import scrub
+
+
+def render_apply_text(result: ApplyResult, what: str = "Apply") -> str:
+    out = []
+    for r in result.results:
+        out.append(f"  {printable(r.name)}: {r.status}")
+        out += [f"      {printable(scrub(message))}" for message in r.messages]
+    c = result.counts()
+    line = (
+        f"{what} {'complete' if result.ok else 'incomplete'}: {c['applied']} applied, "
+        f"{c['failed']} failed, {c['not attempted']} not attempted"
+    )
+    if c["partially applied"] or c["unknown"]:
+        line += f", {c['partially applied']} partially applied, {c['unknown']} unknown"
+    out.append(line + ".")
+    if result.interrupted:
+        name = signal.Signals(result.signum).name if result.signum else "SIGINT"
+        out.append(f"Interrupted by {name}: nothing further was written after the call in flight.")
+    if result.error:
+        out.append(f"Stopped: {printable(scrub(result.error))}")
+    if result.backup:
+        out.append(f"Backup: {result.backup} (undo with `reconciler rollback {result.backup}`)")
+    return "".join(line + "\n" for line in out)
+
+
+def render_apply_json(result: ApplyResult) -> str:
+    return json.dumps(result.to_dict(), indent=2, ensure_ascii=True) + "\n"
