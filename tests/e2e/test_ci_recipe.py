@@ -25,7 +25,8 @@ import click
 import pytest
 import yaml
 
-from reconciler.cli import GLOBAL_FLAGS, main
+from reconciler.cli import main
+from reconciler.cli_options import GLOBAL_FLAGS
 from reconciler.emulator.certs import make_self_signed
 from reconciler.emulator.server import EmulatorServer
 from tests import forked_cli

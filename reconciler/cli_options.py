@@ -1,0 +1,275 @@
+"""Every option and argument the command line takes, and the click plumbing that keeps exit
+codes trustworthy. The commands themselves are in cli.py; org options come from the org
+registry (org/target.py OPTIONS), so a new login method needs no change here."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .org.target import OPTIONS, CallSettings, target_from
+from .paths import DEFAULT_EMULATOR_STATE
+from .redaction import scrub
+
+EXIT_ERROR = 1
+
+
+def _shown(message: str) -> str:
+    """Scrubbed of secrets, control characters escaped line by line (org text inside an
+    error cannot move the cursor or recolour the terminal)."""
+    from .display import printable
+
+    return "\n".join(printable(line) for line in scrub(message).split("\n"))
+
+
+# -- options ------------------------------------------------------------------------------------
+
+_CALL_OPTIONS: list[tuple[str, Any, Any, str, str]] = [
+    ("--timeout", click.FloatRange(min=1), 60.0, "SECONDS", "Seconds to wait for each org call."),
+    (
+        "--parallelism",
+        click.IntRange(1, 25),
+        CallSettings.parallelism,
+        "N",
+        "Org calls in flight at once (1 = strictly sequential). Salesforce limits only "
+        "requests running 20 s or longer: 25 at once (production, sandbox), 5 (Developer "
+        "Edition, trial); short Metadata reads are not counted.",
+    ),
+    (
+        "--retries",
+        click.IntRange(0, 10),
+        CallSettings.retries,
+        "N",
+        "Retries of a read (list, read, query) after a connection error, timeout, HTTP "
+        "502/503/504 or UNABLE_TO_LOCK_ROW/SERVER_UNAVAILABLE, and of a save that failed the "
+        "same way (re-read first), with exponential backoff and jitter. "
+        "REQUEST_LIMIT_EXCEEDED is never retried.",
+    ),
+    (
+        "--retry-max-seconds",
+        click.FloatRange(min=0),
+        CallSettings.retry_max_seconds,
+        "SECONDS",
+        "Give up retrying one call (or one save) after this long, waits included.",
+    ),
+]
+
+
+def org_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The login options (from the org registry) and call settings, handed to the command as
+    one `org: OrgTarget`."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        values = {option.dest: kwargs.pop(option.dest) for option in OPTIONS}
+        calls = CallSettings(
+            timeout=kwargs.pop("timeout"),
+            parallelism=kwargs.pop("parallelism"),
+            retries=kwargs.pop("retries"),
+            retry_max_seconds=kwargs.pop("retry_max_seconds"),
+        )
+        return func(*args, org=target_from(values, calls), **kwargs)
+
+    for flag, kind, default, metavar, text in reversed(_CALL_OPTIONS):
+        wrapper = click.option(
+            flag, type=kind, default=default, show_default=True, metavar=metavar, help=text
+        )(wrapper)
+    for option in reversed(OPTIONS):
+        wrapper = click.option(
+            *option.flags, option.dest, metavar=option.metavar, help=option.help
+        )(wrapper)
+    return wrapper
+
+
+def scope_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--exclude", multiple=True, metavar="NAME", help="Leave this app out.")(
+        func
+    )
+    return click.option("--app", "apps", multiple=True, metavar="NAME", help="Only this app.")(func)
+
+
+def _max_changes(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """`N` or `N%`, checked at parse time so a typo is a usage error (exit 1), not a run."""
+    if value is None:
+        return None
+    from .safety import Threshold
+
+    try:
+        return str(Threshold.parse(value))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+max_changes_option = click.option(
+    "--max-changes",
+    metavar="N|N%",
+    callback=_max_changes,
+    help="Safety valve: refuse to apply a plan that changes more than N apps, or N% of the "
+    "org's apps [default: 30% when the org has 10 apps or more, else no limit].",
+)
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait this long for another apply/rollback of the same org to finish (0: fail at once).",
+)
+evidence_option = click.option(
+    "--evidence-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="RECONCILER_EVIDENCE_DIR",
+    help="Write a JSON evidence record of this run here (or set RECONCILER_EVIDENCE_DIR).",
+)
+desired_option = click.option(
+    "-d",
+    "--desired",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    default=[Path("desired")],
+    show_default=True,
+    help="Desired-state YAML file or folder. Repeat to layer folders (e.g. -d desired/base "
+    "-d desired/prod): later ones override earlier ones key by key.",
+)
+
+
+def out_option(what: str) -> Callable[..., Any]:
+    return click.option(
+        "--out",
+        "--output",
+        "out",
+        type=click.Path(path_type=Path),
+        help=f"{what} (--out and --output are the same).",
+    )
+
+
+def format_option(choices: list[str], help_text: str | None = None) -> Callable[..., Any]:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(choices),
+        default="text",
+        show_default=True,
+        help=help_text,
+    )
+
+
+# -- click plumbing: exit codes a pipeline can trust -------------------------------------------
+
+
+class _UsageExitsOne:
+    """click exits 2 on a usage error, but 2 is what `plan --detailed-exitcode` means by
+    "changes present". Any usage error exits 1 here."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)  # type: ignore[misc,no-any-return]
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_ERROR  # type: ignore[misc]  # per instance, on purpose
+            raise
+
+
+class _Command(_UsageExitsOne, click.Command):
+    pass
+
+
+class _JsonErrorsCommand(_Command):
+    """With `--format json`, even a usage error (raised before the command runs) is the JSON
+    error object on stdout, exit 1."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        pairs = zip(args, [*args[1:], ""], strict=False)
+        wants_json = any(a == "--format=json" or (a, b) == ("--format", "json") for a, b in pairs)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if not wants_json:
+                raise
+            from .render import render
+
+            click.echo(render(exc.format_message(), "json", kind="error"), nl=False)
+            click.echo(f"Error: {_shown(exc.format_message())}", err=True)
+            ctx.exit(EXIT_ERROR)
+
+
+#: Flags of the top-level group that may also be written after the subcommand
+#: (`reconciler plan -o emulator --debug`): people add them at the end of the line they re-run.
+GLOBAL_FLAGS = ("--debug", "--quiet", "-q", "--no-color")
+
+
+class _MainGroup(_UsageExitsOne, click.Group):
+    command_class = _Command
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Move global flags written after the subcommand to the front (up to a `--`)."""
+        end = args.index("--") if "--" in args else len(args)
+        flags = [a for a in args[:end] if a in GLOBAL_FLAGS]
+        rest = [a for a in args[:end] if a not in GLOBAL_FLAGS]
+        return super().parse_args(ctx, flags + rest + args[end:])
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            exc.exit_code = EXIT_ERROR  # type: ignore[misc]  # per instance, on purpose
+            raise
+
+
+auto_approve_option = functools.partial(click.option, "--auto-approve", is_flag=True)
+detailed_exitcode_option = click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 for errors."
+)
+audit_desired_option = click.option(
+    "-d",
+    "--desired",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="Desired state for baseline, exceptions and locations [default: desired/ if present]. "
+    "Repeat to layer folders, as for plan.",
+)
+
+
+def global_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--debug, --quiet, --no-color: also accepted after the subcommand (GLOBAL_FLAGS)."""
+    func = click.option(
+        "--no-color",
+        is_flag=True,
+        help="No colour (also when NO_COLOR is set). Colour is only ever used on a terminal.",
+    )(func)
+    func = click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        help="Only errors and the result: no progress, notes or warnings on stderr.",
+    )(func)
+    return click.option(
+        "--debug",
+        is_flag=True,
+        help="Debug logging to stderr (secrets are masked). Also accepted after the subcommand.",
+    )(func)
+
+
+def emulator_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option(
+        "--from-source",
+        type=click.Path(path_type=Path, exists=True, file_okay=False),
+        metavar="FOLDER",
+        help="Seed the org with the ECAs of an SFDX source folder, as a deploy would. Kept in "
+        "memory; with --state, that file is replaced by the seeded org and kept.",
+    )(func)
+    func = click.option(
+        "--port", type=click.IntRange(0, 65535), default=0, help="0 picks a free port."
+    )(func)
+    return click.option(
+        "--state",
+        type=click.Path(path_type=Path),
+        default=DEFAULT_EMULATOR_STATE,
+        show_default=True,
+        help="Org state file; created with the demo org if missing.",
+    )(func)
