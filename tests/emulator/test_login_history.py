@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import re
 import threading
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceRefusedRequest
 
 from reconciler.emulator import login_history as lh
+from reconciler.emulator.demo_org import build_demo_org
 from reconciler.emulator.rest_query import parse_datetime
 
 SETTINGS = "ExtlClntAppGlobalOauthSettings"
@@ -384,3 +386,40 @@ def test_fault_matching_from_login_history_refuses_only_that_query(server, sf, r
     assert sf.query("SELECT Id FROM User WHERE IsActive = true")["totalSize"] == 4
     with pytest.raises(expected):
         sf.query("SELECT COUNT() FROM LoginHistory")
+
+
+# ------------------------------------------------------------------------ the demo org's rows
+def test_demo_org_login_history():
+    now = datetime(2026, 12, 3, 11, 15, 2, 500000, tzinfo=UTC)
+    doc = build_demo_org(now=now)
+    users = {u["Username"]: u["Id"] for u in doc["sobjects"]["User"]}
+    rows = doc["sobjects"]["LoginHistory"]
+    assert len({r["Id"] for r in rows}) == len(rows) < 150  # the state file stays small
+    window = [r for r in rows if parse_datetime(r["LoginTime"]) >= now - timedelta(days=30)]
+    cc = Counter(
+        (r["Application"], r["SourceIp"], r["Status"], r["UserId"])
+        for r in window
+        if (r["LoginType"], r["LoginSubType"]) == ("Oauth2", "OauthClientCredentials")
+    )
+    billing, etl = users["billing.integration@acme.example"], users["etl.admin@acme.example"]
+    assert cc == {
+        ("Billing_Sync", "203.0.113.10", "Success", billing): 28,
+        ("Billing_Sync", "198.51.100.7", "Success", billing): 56,
+        ("Data_Warehouse_ETL", "192.0.2.66", "Invalid client credentials", etl): 5,
+    }
+    last = max(parse_datetime(r["LoginTime"]) for r in rows if r["Application"] == "Billing_Sync")
+    assert last == datetime(2026, 12, 3, 9, 15, 2, tzinfo=UTC)  # 2 h before creation
+    failed = [parse_datetime(r["LoginTime"]) for r in window if r["SourceIp"] == "192.0.2.66"]
+    assert min(failed) >= now - timedelta(days=3)
+    etl_ok = [
+        parse_datetime(r["LoginTime"])
+        for r in rows
+        if r["Application"] == "Data_Warehouse_ETL" and r["Status"] == "Success"
+    ]
+    assert etl_ok and max(etl_ok) < now - timedelta(days=30)  # idle: none in the window
+    assert not [r for r in rows if r["Application"] == "Legacy_Importer"]
+    others = {(r["LoginType"], r["LoginSubType"]) for r in window} - {
+        ("Oauth2", "OauthClientCredentials")
+    }
+    assert others == {("Application", None), ("Oauth2", None)}  # a client must filter
+    assert all(REST_DATETIME.match(r["LoginTime"]) for r in rows)
