@@ -11,6 +11,7 @@ import re
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -423,3 +424,12 @@ def test_demo_org_login_history():
     }
     assert others == {("Application", None), ("Oauth2", None)}  # a client must filter
     assert all(REST_DATETIME.match(r["LoginTime"]) for r in rows)
+
+
+def test_org_seeded_from_source_has_no_logins():
+    """The demo's logins name the demo's apps; a folder-seeded org has none of its own."""
+    from reconciler.emulator.seed import build_from_source
+
+    folder = Path(__file__).resolve().parents[2] / "examples" / "sfdx-project"
+    doc, _ = build_from_source(folder)
+    assert doc["sobjects"]["LoginHistory"] == []
