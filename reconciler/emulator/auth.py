@@ -12,10 +12,11 @@ import json
 import time
 import xml.etree.ElementTree as ET
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 
+from reconciler.emulator import login_history as lh
 from reconciler.emulator import soap_xml as sx
 from reconciler.emulator.certs import public_key_from_cert
 from reconciler.emulator.rules import GLOBAL_TYPE, POLICY_TYPE
@@ -88,15 +89,21 @@ def oauth_token(
     state: OrgState,
     sessions: SessionStore,
     instance_url: str,
+    source_ip: str = "",
 ) -> tuple[int, str]:
-    """POST /services/oauth2/token → (status, JSON text)."""
+    """POST /services/oauth2/token → (status, JSON text).
+
+    `source_ip` is the caller's address as the connection shows it (never a header): the
+    client-credentials grant records it in LoginHistory."""
     form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     try:
         grant = form.get("grant_type", "")
         if grant == JWT_GRANT:
             user, settings = _jwt_bearer(form.get("assertion", ""), state, instance_url)
         elif grant == "client_credentials":
-            user, settings = _client_credentials(form, authorization, state)
+            user, settings = _client_credentials(
+                form, authorization, state, source_ip, urlsplit(instance_url).netloc
+            )
         elif grant == "refresh_token":
             user, settings = _refresh_token(form, authorization, state)
         else:
@@ -244,19 +251,43 @@ def _refresh_token(
 
 
 def _client_credentials(
-    form: dict[str, str], authorization: str | None, state: OrgState
+    form: dict[str, str],
+    authorization: str | None,
+    state: OrgState,
+    source_ip: str,
+    login_url: str,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Client credentials: both switches on and an active run-as user (ECA reference §6).
+
+    Every request whose client id names an app is recorded in LoginHistory as a login of the
+    run-as user, success or failure (§14); a wrong secret for a known client id is a failed
+    login, which is what a stolen-but-wrong secret or a brute-force attempt looks like. An
+    unknown client id names no app and records nothing. Whether Salesforce records a failure
+    for which no run-as user resolves (none set, or no such user) is UNVERIFIED: the emulator
+    records a row only when the policy's clientCredentialsFlowUser names an existing user
+    (active or not), since a LoginHistory row needs a UserId.
+    """
     key, secret = _client_pair(form, authorization)
     settings = _settings_by_key(state, key)
+    app = str(settings.get("externalClientApplication", ""))
+    policy = _policy_for(state, app)
+    run_as = state.find_user(str(policy.get("clientCredentialsFlowUser") or ""), False)
+
+    def refuse(status: str, error: str, description: str) -> OAuthError:
+        if run_as is not None:
+            lh.record_client_credentials(state, run_as["Id"], app, source_ip, status, login_url)
+        return OAuthError(error, description)
+
     if secret != settings.get("consumerSecret"):
-        raise OAuthError("invalid_client", "invalid client credentials")
-    policy = _policy_for(state, settings.get("externalClientApplication", ""))
-    user = state.find_user(str(policy.get("clientCredentialsFlowUser") or ""))
+        raise refuse(lh.WRONG_SECRET, "invalid_client", "invalid client credentials")
     enabled = settings.get("isClientCredentialsFlowEnabled") and policy.get(
         "isClientCredentialsFlowEnabled"
     )
-    if not enabled or user is None:
-        # The documented pair is for a missing run-as user; using it for "flow disabled"
-        # too is an assumption (UNVERIFIED).
-        raise OAuthError("invalid_grant", "no client credentials user enabled")
-    return user, settings
+    # The documented pair is for a missing run-as user; using it for "flow disabled" and for
+    # an inactive run-as user too is an assumption (UNVERIFIED).
+    if not enabled:
+        raise refuse(lh.FLOW_DISABLED, "invalid_grant", "no client credentials user enabled")
+    if run_as is None or not run_as.get("IsActive"):
+        raise refuse(lh.USER_INACTIVE, "invalid_grant", "no client credentials user enabled")
+    lh.record_client_credentials(state, run_as["Id"], app, source_ip, lh.SUCCESS, login_url)
+    return run_as, settings

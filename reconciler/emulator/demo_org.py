@@ -6,8 +6,10 @@ Names and values here are a contract: the client's desired-state YAML is written
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from reconciler.emulator import login_history as lh
 from reconciler.emulator.certs import make_self_signed
 from reconciler.emulator.rules import ID_PREFIX, SETUP_CREATED_SETTINGS, with_defaults
 
@@ -352,11 +354,96 @@ def _apps(cert_pem: str) -> dict[str, tuple[str, str, dict[str, Any], dict[str, 
     }
 
 
-def build_demo_org(secret_marker: str | None = None) -> dict[str, Any]:
+#: Where the demo's integrations call from (documentation address ranges, RFC 5737).
+BILLING_NIGHTLY_IP = "203.0.113.10"
+BILLING_FREQUENT_IP = "198.51.100.7"
+ETL_OLD_IP = "198.51.100.23"
+STOLEN_SECRET_IP = "192.0.2.66"
+OFFICE_IP = "198.51.100.200"
+MY_DOMAIN = "acme.my.salesforce.com"
+
+
+def _login_history(users: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """LoginHistory relative to `now` (the state's creation), so "last login 2 h ago" holds
+    on a first run. Every row is inside the last 28 days unless said otherwise, so a 30-day
+    window counts them all for a while after creation.
+
+    - Billing_Sync is an integration in use: a nightly job from 203.0.113.10 (28 logins) and a
+      job every 6 hours from 198.51.100.7 over the last 14 days (56 logins, the last 2 h before
+      `now`); 4 more nightly logins 40-43 days ago, outside a 30-day window.
+    - Data_Warehouse_ETL is idle: 3 successful logins 75-77 days ago, none since; and 5 failed
+      client-credentials logins (wrong secret) from an unknown 192.0.2.66 in the last 3 days.
+    - Legacy_Importer: none (its policy has the flow off and no run-as user).
+    - Logins that are not client credentials, which a usage look-up must filter out: the admin
+      in the browser (LoginType Application), and the ETL admin through the Salesforce CLI
+      (LoginType Oauth2, web-server flow: LoginSubType null).
+    """
+    ids = {u["Username"]: u["Id"] for u in users}
+    billing, etl, admin = (
+        ids["billing.integration@acme.example"],
+        ids["etl.admin@acme.example"],
+        ids["admin@acme.example"],
+    )
+    day, hour = timedelta(days=1), timedelta(hours=1)
+    last = now - 2 * hour
+    seen: list[tuple[datetime, str, str | None, str, str, str | None, str, str]] = []
+
+    def add(
+        when: datetime,
+        user: str,
+        app: str | None,
+        ip: str,
+        status: str = lh.SUCCESS,
+        login_type: str = lh.LOGIN_TYPE,
+        sub: str | None = lh.CLIENT_CREDENTIALS,
+        platform: str = "Unknown",
+    ) -> None:
+        seen.append((when.replace(microsecond=0), user, app, ip, status, sub, login_type, platform))
+
+    for d in range(28):  # nightly, 7 h before the latest frequent run
+        add(
+            last - 7 * hour - d * day + timedelta(seconds=41),
+            billing,
+            "Billing_Sync",
+            BILLING_NIGHTLY_IP,
+        )
+    for d in range(40, 44):
+        add(
+            last - 7 * hour - d * day + timedelta(seconds=38),
+            billing,
+            "Billing_Sync",
+            BILLING_NIGHTLY_IP,
+        )
+    for k in range(56):  # every 6 hours for 14 days
+        add(
+            last - k * 6 * hour + timedelta(seconds=k % 7),
+            billing,
+            "Billing_Sync",
+            BILLING_FREQUENT_IP,
+        )
+    for d in (75, 76, 77):
+        add(now - d * day - 3 * hour, etl, "Data_Warehouse_ETL", ETL_OLD_IP)
+    for k, ago in enumerate((70.5, 52.25, 51.9, 30.1, 4.6)):  # hours
+        when = now - ago * hour + timedelta(seconds=k)
+        add(when, etl, "Data_Warehouse_ETL", STOLEN_SECRET_IP, status=lh.WRONG_SECRET)
+    for d in (1, 3, 6, 9, 13, 20):
+        when = now - d * day - 5 * hour
+        add(when, admin, "Browser", OFFICE_IP, "Success", "Application", None, "Mac OSX")
+    for d in (2, 8, 15):
+        add(now - d * day - 4 * hour, etl, "Salesforce CLI", OFFICE_IP, sub=None)
+    seen.sort(key=lambda r: r[0])
+    return [
+        lh.row(n, user, when, app, ip, status, MY_DOMAIN, login_type, sub, platform)
+        for n, (when, user, app, ip, status, sub, login_type, platform) in enumerate(seen, 1)
+    ]
+
+
+def build_demo_org(secret_marker: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     """Return the JSON state document of the demo org.
 
     With `secret_marker`, every consumerKey, consumerSecret and certificate contains it, so
-    tests can grep any output for the marker to prove secrets never leak.
+    tests can grep any output for the marker to prove secrets never leak. LoginHistory is
+    dated relative to `now` (default: the current time).
     """
     _, cert_pem = make_self_signed("Reporting JWT (demo)")
     if secret_marker:
@@ -422,6 +509,8 @@ def build_demo_org(secret_marker: str | None = None) -> dict[str, Any]:
                 "label": f"{label} app policy",
             },
         )
+    sobjects = _sobjects()
+    sobjects["LoginHistory"] = _login_history(sobjects["User"], now or datetime.now(UTC))
     info: dict[str, dict[str, dict[str, str]]] = {}
     n = 0
     for type_name, comps in metadata.items():
@@ -449,5 +538,5 @@ def build_demo_org(secret_marker: str | None = None) -> dict[str, Any]:
         },
         "metadata": metadata,
         "metadata_info": info,
-        "sobjects": _sobjects(),
+        "sobjects": sobjects,
     }

@@ -1,8 +1,13 @@
 """A small SOQL subset over the state's `sobjects` tables (wire doc §9).
 
-Grammar: SELECT f[, Rel.f ...] FROM Obj [WHERE cond [AND cond ...]] [ORDER BY f [ASC|DESC]]
-[LIMIT n]; cond is `f = v`, `f != v`, `f IN (v, ...)` with v a quoted string, true/false,
-null or a number. Names are case-insensitive, as in SOQL.
+Grammar: SELECT item[, item ...] FROM Obj [WHERE cond [AND cond ...]] [GROUP BY f[, f ...]]
+[ORDER BY f [ASC|DESC]] [LIMIT n]. An item is a field (`f` or `Rel.f`) or an aggregate
+`COUNT()`, `COUNT(f)`, `MAX(f)`, `MIN(f)` with an optional alias. cond is `f op v` with op one
+of = != < <= > >=, or `f [NOT] IN (v, ...)`; v is a quoted string, true/false, null, a number or
+an unquoted SOQL dateTime literal (`2026-11-03T09:00:00Z`, `...+01:00`), which is compared with
+dateTime fields as an instant. Names are case-insensitive, as in SOQL.
+
+Aggregate queries answer REST's AggregateResult records (see `_aggregate`).
 """
 
 from __future__ import annotations
@@ -11,9 +16,22 @@ import re
 import secrets
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 PAGE_SIZE = 2000
+#: An aggregate query cannot be paged: REST has no query locator for it [SOQL reference,
+#: "Considerations for GROUP BY"], so more groups than fit one batch (2,000) is an error.
+AGGREGATE_ROW_LIMIT = 2000
+#: The message is the one public projects quote from real orgs ("measured on a sandbox");
+#: the errorCode that comes with it on REST is UNVERIFIED. EXCEEDED_ID_LIMIT is what the same
+#: "... does not support queryMore(), use LIMIT ..." refusal carries for EntityDefinition.
+AGGREGATE_TOO_MANY = (
+    "EXCEEDED_ID_LIMIT",
+    "Aggregate query does not support queryMore(), use LIMIT to restrict the results to a "
+    "single batch",
+)
 
 # (object, relationship name) → (lookup id field, target object)
 RELATIONSHIPS = {
@@ -21,6 +39,24 @@ RELATIONSHIPS = {
     ("PermissionSet", "Profile"): ("ProfileId", "Profile"),
     ("PermissionSetAssignment", "PermissionSet"): ("PermissionSetId", "PermissionSet"),
     ("PermissionSetAssignment", "Assignee"): ("AssigneeId", "User"),
+}
+
+#: Columns of objects an org has even when the state holds no row of them (columns are
+#: otherwise learnt from the rows). LoginHistory: ECA reference §14.
+SCHEMAS: dict[str, tuple[str, ...]] = {
+    "LoginHistory": (
+        "Id",
+        "UserId",
+        "LoginTime",
+        "LoginType",
+        "LoginSubType",
+        "Application",
+        "SourceIp",
+        "Status",
+        "LoginUrl",
+        "Platform",
+        "AuthenticationServiceId",
+    ),
 }
 
 
@@ -36,16 +72,57 @@ class QueryError(Exception):
 _QUERY_RE = re.compile(
     r"^\s*SELECT\s+(?P<fields>.+?)\s+FROM\s+(?P<obj>\w+)"
     r"(?:\s+WHERE\s+(?P<where>.+?))?"
+    r"(?:\s+GROUP\s+BY\s+(?P<group>[\w.]+(?:\s*,\s*[\w.]+)*))?"
     r"(?:\s+ORDER\s+BY\s+(?P<order>[\w.]+)(?:\s+(?P<dir>ASC|DESC))?)?"
     r"(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$",
     re.IGNORECASE | re.DOTALL,
 )
-_VALUE = r"'(?:[^'\\]|\\.)*'|true|false|null|-?\d+(?:\.\d+)?"
+#: SOQL dateTime literal: YYYY-MM-DDThh:mm:ss with Z or a +/-hh:mm offset, unquoted [SOQL
+#: reference, "Date Formats and Date Literals"]; fractional seconds are accepted too.
+_DATETIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:\d{2})"
+_VALUE = rf"'(?:[^'\\]|\\.)*'|{_DATETIME}|true|false|null|-?\d+(?:\.\d+)?"
 _COND_RE = re.compile(
-    rf"^\s*(?P<field>[\w.]+)\s*(?:(?P<op>!=|=)\s*(?P<value>{_VALUE})"
+    rf"^\s*(?P<field>[\w.]+)\s*(?:(?P<op>!=|<=|>=|=|<|>)\s*(?P<value>{_VALUE})"
     rf"|\s+(?P<in>NOT\s+IN|IN)\s*\((?P<values>[^)]*)\))\s*$",
     re.IGNORECASE,
 )
+_AGGREGATE_RE = re.compile(
+    r"^(?P<fn>COUNT|MAX|MIN)\s*\(\s*(?P<arg>[\w.]*)\s*\)\s*(?P<alias>[A-Za-z]\w*)?$",
+    re.IGNORECASE,
+)
+#: A dateTime as REST returns it, e.g. 2026-12-03T09:15:02.000+0000 (what real REST answers
+#: carry; salesforce-wire.md shows only the SOAP form, 2025-01-10T09:00:00.000Z).
+REST_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.{ms:03d}+0000"
+_STORED_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})$"
+)
+
+
+def rest_datetime(moment: datetime) -> str:
+    """`moment` as a REST dateTime in UTC: 2026-12-03T09:15:02.000+0000."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime(REST_DATETIME_FORMAT.format(ms=utc.microsecond // 1000))
+
+
+def parse_datetime(text: str) -> datetime | None:
+    """A dateTime written as REST, SOAP or a SOQL literal does (offset required), else None."""
+    if not isinstance(text, str) or not _STORED_DATETIME.match(text):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+class _DateTimeLiteral:
+    """An unquoted SOQL dateTime literal in a WHERE clause."""
+
+    def __init__(self, text: str) -> None:
+        parsed = parse_datetime(text)
+        if parsed is None:
+            raise QueryError("MALFORMED_QUERY", f"line 1:0 no viable alternative at '{text}'")
+        self.text = text
+        self.instant = parsed
 
 
 def _literal(token: str) -> Any:
@@ -59,7 +136,31 @@ def _literal(token: str) -> Any:
         return None
     if token.startswith("'"):
         return re.sub(r"\\(.)", r"\1", token[1:-1])
+    if re.fullmatch(_DATETIME, token):
+        return _DateTimeLiteral(token)
     return float(token) if "." in token else int(token)
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One SELECT item: a field path, or an aggregate function over one."""
+
+    text: str
+    fn: str | None = None  # COUNT | MAX | MIN
+    arg: str = ""  # "" for COUNT()
+    alias: str | None = None
+
+
+def _parse_item(text: str) -> _Item:
+    if re.fullmatch(r"[\w.]+", text):
+        return _Item(text)
+    m = _AGGREGATE_RE.match(text)
+    if m is None:
+        raise QueryError("MALFORMED_QUERY", "unexpected token in SELECT list")
+    fn = m["fn"].upper()
+    if not m["arg"] and fn != "COUNT":
+        raise QueryError("MALFORMED_QUERY", f"unexpected token: '{text}'")
+    return _Item(text, fn, m["arg"], m["alias"])
 
 
 class QueryEngine:
@@ -77,13 +178,13 @@ class QueryEngine:
 
     # --- name resolution ---------------------------------------------------------------
     def _object(self, name: str) -> str:
-        for obj in self.tables:
+        for obj in (*self.tables, *SCHEMAS):
             if obj.lower() == name.lower():
                 return obj
         raise QueryError("INVALID_TYPE", f"sObject type '{name}' is not supported.")
 
     def _columns(self, obj: str) -> dict[str, str]:
-        cols = {"id": "Id"}
+        cols = {"id": "Id"} | {c.lower(): c for c in SCHEMAS.get(obj, ())}
         for row in self.tables.get(obj, []):
             cols.update({k.lower(): k for k in row})
         return cols
@@ -132,14 +233,14 @@ class QueryEngine:
         if not m:
             raise QueryError("MALFORMED_QUERY", f"unexpected token in query: {soql.strip()}")
         obj = self._object(m["obj"])
-        paths = [p.strip() for p in m["fields"].split(",")]
-        if any(not re.fullmatch(r"[\w.]+", p) for p in paths):
-            raise QueryError("MALFORMED_QUERY", "unexpected token in SELECT list")
-        selected = [(p, self._resolve(obj, p)) for p in paths]
+        items = [_parse_item(p.strip()) for p in m["fields"].split(",")]
         rows = list(self.tables.get(obj, []))
         if m["where"]:
             for cond in re.split(r"\s+AND\s+", m["where"], flags=re.IGNORECASE):
                 rows = self._filter(obj, rows, cond)
+        if m["group"] or any(item.fn for item in items):
+            return self._aggregate(obj, rows, items, m)
+        selected = [(item.text, self._resolve(obj, item.text)) for item in items]
         if m["order"]:
             steps = self._resolve(obj, m["order"])
             rows.sort(
@@ -161,8 +262,98 @@ class QueryEngine:
             keep_in = c["in"].upper() == "IN"
             return [r for r in rows if (self._get(r, steps) in values) == keep_in]
         value = _literal(c["value"])
-        eq = c["op"] == "="
-        return [r for r in rows if (_eq(self._get(r, steps), value)) == eq]
+        op = c["op"]
+        return [r for r in rows if _compare(self._get(r, steps), op, value, c["field"])]
+
+    # --- aggregates --------------------------------------------------------------------
+    def _aggregate(
+        self, obj: str, rows: list[dict[str, Any]], items: list[_Item], m: re.Match[str]
+    ) -> dict[str, Any]:
+        """GROUP BY and COUNT/MAX/MIN, answered as REST does.
+
+        Each group is one record `{"attributes": {"type": "AggregateResult"}, <grouped field>:
+        value, ..., <alias or exprN>: value}` in SELECT order; an aggregate without an alias is
+        named expr0, expr1, ... counting only the unaliased aggregates [Apex guide, "Working
+        with SOQL Aggregate Functions"]. Aggregate records carry no `url` (a group is no
+        record). `SELECT COUNT() FROM ...` alone answers the count in totalSize and no records.
+        Grouped fields must be plain fields of the object in the emulator (Salesforce also
+        groups by relationship fields; not needed here).
+        """
+        group = [g.strip() for g in (m["group"] or "").split(",") if g.strip()]
+        group_cols = [self._plain_column(obj, g) for g in group]
+        if any(item.fn == "COUNT" and not item.arg for item in items):
+            if len(items) > 1 or group:
+                # Salesforce: "If you are using a GROUP BY clause, use COUNT(fieldName)
+                # instead of COUNT()" [SOQL reference]; the error text is UNVERIFIED.
+                raise QueryError(
+                    "MALFORMED_QUERY", "COUNT() must be the only element in the SELECT list"
+                )
+            count = len(rows)
+            if m["limit"]:
+                count = min(count, int(m["limit"]))
+            return {"totalSize": count, "done": True, "records": []}
+        if m["limit"] and not group:
+            # "You must use a GROUP BY clause if your query has a LIMIT clause and an
+            # aggregated function" [SOQL reference]; the error text is UNVERIFIED.
+            raise QueryError(
+                "MALFORMED_QUERY", "LIMIT with an aggregate function needs a GROUP BY clause"
+            )
+        keys: list[tuple[str, _Item, str | None]] = []  # (output name, item, column)
+        unnamed = 0
+        for item in items:
+            if item.fn is None:
+                col = self._plain_column(obj, item.text)
+                if col.lower() not in {g.lower() for g in group_cols}:
+                    raise QueryError(
+                        "MALFORMED_QUERY", f"Field must be grouped or aggregated: {col}"
+                    )
+                keys.append((col, item, col))
+                continue
+            arg_col = self._plain_column(obj, item.arg) if item.arg else None
+            name = item.alias
+            if name is None:
+                name = f"expr{unnamed}"
+                unnamed += 1
+            keys.append((name, item, arg_col))
+        groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(tuple(_group_key(row.get(c)) for c in group_cols), []).append(row)
+        if not group:
+            groups = {(): rows}  # one result row, even over no rows
+        records = []
+        for members in groups.values():
+            record: dict[str, Any] = {"attributes": {"type": "AggregateResult"}}
+            for out_name, out_item, source in keys:
+                if out_item.fn is None:
+                    record[out_name] = members[0].get(source) if source else None
+                else:
+                    values = [r.get(source) for r in members] if source else []
+                    record[out_name] = _apply(out_item.fn, values)
+            records.append(record)
+        if m["order"]:
+            key = next((k for k, _, _ in keys if k.lower() == m["order"].lower()), None)
+            if key is None:
+                raise QueryError(
+                    "MALFORMED_QUERY",
+                    f"Ordered field must be grouped or aggregated: {m['order']}",
+                )
+            records.sort(
+                key=lambda r: _sort_key(r[key]), reverse=(m["dir"] or "").upper() == "DESC"
+            )
+        if m["limit"]:
+            records = records[: int(m["limit"])]
+        if len(records) > AGGREGATE_ROW_LIMIT:
+            raise QueryError(*AGGREGATE_TOO_MANY)
+        return {"totalSize": len(records), "done": True, "records": records}
+
+    def _plain_column(self, obj: str, name: str) -> str:
+        steps = self._resolve(obj, name)
+        if len(steps) != 1:
+            raise QueryError(
+                "MALFORMED_QUERY",
+                f"the emulator groups and aggregates plain fields only, not '{name}'",
+            )
+        return steps[0][1]
 
     def _shape(
         self, obj: str, row: dict[str, Any], selected: list[tuple[str, Any]], base: str
@@ -210,6 +401,73 @@ class QueryEngine:
         if remaining:
             result["nextRecordsUrl"] = self._store(remaining, total, offset + PAGE_SIZE, base)
         return result
+
+
+def _compare(actual: Any, op: str, value: Any, field: str) -> bool:
+    """One WHERE comparison. dateTime literals compare as instants; null never orders."""
+    if isinstance(value, _DateTimeLiteral):
+        if actual is None:
+            return op == "!="
+        instant = parse_datetime(actual)
+        if instant is None:
+            # Salesforce refuses a dateTime literal against a non-dateTime field; the exact
+            # errorCode and text are UNVERIFIED.
+            raise QueryError(
+                "INVALID_FIELD",
+                f"value of filter criterion for field '{field}' must be of type "
+                "dateTime and should not be enclosed in quotes",
+            )
+        return _ordered(instant, op, value.instant)
+    if op in ("=", "!="):
+        return _eq(actual, value) == (op == "=")
+    if actual is None or value is None:
+        return False
+    if isinstance(actual, str) and isinstance(value, str):
+        return _ordered(actual.lower(), op, value.lower())
+    if isinstance(actual, bool) or isinstance(value, bool):
+        return False
+    if isinstance(actual, int | float) and isinstance(value, int | float):
+        return _ordered(actual, op, value)
+    return False
+
+
+def _ordered(a: Any, op: str, b: Any) -> bool:
+    return {
+        "=": a == b,
+        "!=": a != b,
+        "<": a < b,
+        "<=": a <= b,
+        ">": a > b,
+        ">=": a >= b,
+    }[op]
+
+
+def _group_key(value: Any) -> Any:
+    """Grouping is case-insensitive for text, as SOQL string comparison is (UNVERIFIED for
+    GROUP BY; the emulator's data never differs only in case)."""
+    return value.lower() if isinstance(value, str) else value
+
+
+def _sort_key(value: Any) -> tuple[bool, Any]:
+    instant = parse_datetime(value) if isinstance(value, str) else None
+    if instant is not None:
+        return (False, instant.timestamp())
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (False, float(value))
+    return (value is None, str(value).lower() if value is not None else "")
+
+
+def _apply(fn: str, values: list[Any]) -> Any:
+    """COUNT counts non-null values (COUNT(Id) so counts every row); MAX and MIN ignore nulls
+    [SOQL reference, "Aggregate Functions"] and answer the value as stored (a dateTime keeps
+    its REST form), dateTimes ordered as instants, numbers as numbers."""
+    present = [v for v in values if v is not None]
+    if fn == "COUNT":
+        return len(present)
+    if not present:
+        return None
+    pick = max if fn == "MAX" else min
+    return pick(present, key=_sort_key)
 
 
 def _eq(a: Any, b: Any) -> bool:

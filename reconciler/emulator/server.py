@@ -343,6 +343,9 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 server.state,
                 server.sessions,
                 server.instance_url,
+                # The peer of this connection: LoginHistory.SourceIp never comes from a
+                # header (X-Forwarded-For and the like are the caller's to forge).
+                source_ip=str(self.client_address[0]),
             )
             return Answer(status, text.encode("utf-8"), JSON_TYPE)
 

@@ -13,7 +13,7 @@ Document shape (see demo_org.build_demo_org for a full example)::
               "latency_ms": int},         # added to every request
       "metadata": {TypeName: {fullName: {field: value}}},
       "metadata_info": {TypeName: {fullName: {"id", "createdDate", "lastModifiedDate"}}},
-      "sobjects": {ObjectName: [{"Id": ..., ...}]}
+      "sobjects": {ObjectName: [{"Id": ..., ...}]}   # incl. LoginHistory (login_history.py)
     }
 """
 
