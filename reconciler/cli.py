@@ -261,11 +261,11 @@ def apply(
 ) -> None:
     """Make the org match the desired state (or apply a saved PLANFILE exactly)."""
     from . import operations as ops
-    from .planfile import read
 
     if planfile is not None and not (apps or exclude):
         click.echo(
-            f"Checking saved plan {planfile} ({len(read(planfile).changes)} field change(s)) "
+            f"Checking saved plan {planfile} ({len(ops.read_plan(planfile).changes)} field "
+            "change(s)) "
             f"against {', '.join(map(str, desired))} and the org."
         )
     safety = ops.Safety(max_changes, lock_timeout)
@@ -293,12 +293,12 @@ def rollback(
     """
     from . import operations as ops
     from .display import printable
-    from .rollback import violation_lines
+    from .render.apply_view import rollback_violations
 
     def show(the_plan: Plan) -> None:
         click.echo(f"Rollback of {backup}: the fields that apply changed go back to their values.")
         click.echo(_show(the_plan), nl=False)
-        violations = violation_lines(the_plan)
+        violations = rollback_violations(the_plan)
         if violations:
             click.echo("This rollback re-enables what the baseline forbids (it proceeds):")
             for line in violations:

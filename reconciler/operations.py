@@ -333,6 +333,11 @@ def _lock_refused(command: str, plan: Plan, evidence_dir: Path | None, hooks: Ho
 # -- the commands -------------------------------------------------------------------------------
 
 
+def read_plan(path: Path) -> Plan:
+    """A saved plan file, checked (what `apply PLANFILE` will compare with a fresh plan)."""
+    return planfile.read(path)
+
+
 def validate(desired: DesiredPaths) -> DesiredState:
     """The desired state, checked offline (structure, then the baseline's own checks)."""
     return load_desired(desired)

@@ -9,7 +9,7 @@ from typing import Any
 from . import fields as F
 from .baseline import findings, remedies, selected
 from .controls import BY_ID, Control
-from .desired_state import DesiredApp, DesiredState
+from .desired_model import DesiredApp, DesiredState
 from .diffing import changed_paths
 from .errors import ReconcilerError
 from .model import AppPlan, FieldChange, LiveApp, LiveState, Plan, RiskLookups

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any
 
 from . import fields as F
 from .applying import _same
@@ -75,21 +74,3 @@ def plan_rollback(org: Org, backup: Backup) -> tuple[Plan, LiveState]:
         controls=list(backup.controls),
     )
     return plan, live
-
-
-def violation_lines(plan: Plan) -> list[str]:
-    """One line per baseline violation the rollback brings back."""
-    out = []
-    for app in plan.apps:
-        for f in app.findings:
-            title = BY_ID[f.control].title if f.control in BY_ID else ""
-            out.append(f"{f.app}: {f.path} -> {show(f.value)} violates {f.control} ({title})")
-    return out
-
-
-def rollback_summary(plan: Plan) -> dict[str, Any]:
-    return {
-        "fields_to_restore": len(plan.changes),
-        "left_as_is": sum(len(a.notes) for a in plan.apps),
-        "violations": violation_lines(plan),
-    }

@@ -7,7 +7,9 @@ import json
 import signal
 
 from ..applying import ApplyResult
-from ..display import printable
+from ..controls import BY_ID
+from ..display import printable, show
+from ..model import Plan
 from ..redaction import scrub
 
 
@@ -36,3 +38,13 @@ def render_apply_text(result: ApplyResult, what: str = "Apply") -> str:
 
 def render_apply_json(result: ApplyResult) -> str:
     return json.dumps(result.to_dict(), indent=2, ensure_ascii=True) + "\n"
+
+
+def rollback_violations(plan: Plan) -> list[str]:
+    """One line per baseline violation a rollback plan brings back."""
+    out = []
+    for app in plan.apps:
+        for f in app.findings:
+            title = BY_ID[f.control].title if f.control in BY_ID else ""
+            out.append(f"{f.app}: {f.path} -> {show(f.value)} violates {f.control} ({title})")
+    return out
