@@ -314,20 +314,16 @@ def _retry(org: OrgLike) -> Any:
     return org.calls.retry if isinstance(org, OrgTarget) else SAVE_RETRY
 
 
-def _lock_refused(command: str, plan: Plan, evidence_dir: Path | None, hooks: Hooks) -> Any:
+@contextlib.contextmanager
+def _lock_refused(
+    command: str, plan: Plan, evidence_dir: Path | None, hooks: Hooks
+) -> Iterator[None]:
     """Evidence for a run refused at the lock: a named outcome, not silence."""
-
-    @contextlib.contextmanager
-    def guard() -> Iterator[None]:
-        try:
-            yield
-        except LockHeld as exc:
-            _record(
-                evidence_dir, command, plan, {"ok": False, "refused": str(exc), "apps": []}, hooks
-            )
-            raise
-
-    return guard()
+    try:
+        yield
+    except LockHeld as exc:
+        _refused(evidence_dir, command, plan, exc, hooks)
+        raise
 
 
 # -- the commands -------------------------------------------------------------------------------
