@@ -196,6 +196,12 @@ class _Step:
             return "stale", moved
         return ("holds" if at_after == len(self.changes) else "ready"), []
 
+    @property
+    def cause(self) -> str:
+        """Why the last answer did not count, e.g. a proxy's HTTP 503 page (item 2 of issue 16:
+        an unusable answer is settled like a lost one, but the report still names it)."""
+        return f" (last: {self.last.describe()})" if self.last and not self.last.success else ""
+
     def set(self, state: StepState, note: str = "") -> None:
         self.state, self.note = state, note
 
@@ -341,7 +347,10 @@ class _Run:
                 else:
                     step.set("stale", "; ".join(why))
             elif step.doubts >= 2:
-                step.set("unknown", "the answer was lost twice; the org does not hold the values")
+                step.set(
+                    "unknown",
+                    f"the answer was lost twice{step.cause}; the org does not hold the values",
+                )
             else:
                 step.fresh = component
 
@@ -437,7 +446,10 @@ class _Run:
             self._refresh(type_name, doubtful)
             for step in doubtful:
                 if step.state == "pending":
-                    step.set("unknown", "the answer was lost and the org does not hold the values")
+                    step.set(
+                        "unknown",
+                        f"the answer was lost{step.cause} and the org does not hold the values",
+                    )
         for step in pending:
             if step.state == "pending":
                 step.set("failed", self._why(step, attempts) + (f"; {why}" if why else ""))

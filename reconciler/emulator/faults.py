@@ -38,7 +38,7 @@ OPS = (*METADATA_OPS, "query", "login", "token", "*")
 #: kind -> {parameter: allowed Python types}; every parameter is optional (defaults in fault_wire).
 KINDS: dict[str, dict[str, tuple[type, ...]]] = {
     "latency": {"seconds": (int, float)},
-    "http_error": {"status": (int,), "body": (str,), "content_type": (str,)},
+    "http_error": {"status": (int,), "body": (str,), "content_type": (str,), "processed": (bool,)},
     "reset": {},
     "hang": {"seconds": (int, float)},
     "lost_response": {},
@@ -110,7 +110,9 @@ def validate(rules: Any) -> list[dict[str, Any]]:
             if key in _CHECKS:
                 ok = _CHECKS[key](value)
             elif key in params:
-                ok = isinstance(value, params[key]) and not isinstance(value, bool)
+                ok = isinstance(value, params[key]) and (
+                    bool in params[key] or not isinstance(value, bool)
+                )
             else:
                 allowed = ", ".join(sorted(_COMMON | set(params)))
                 raise FaultRuleError(

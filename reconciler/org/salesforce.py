@@ -191,7 +191,9 @@ class SalesforceOrg:
         log.debug("metadata %s (%d bytes)", operation, len(body))
         with self._in_flight:
             reply = self._channel.post(body, call=operation, write=write, timeout=self.timeout)
-        return soap.parse_reply(reply.status, reply.content_type, reply.body, operation)
+        return soap.parse_reply(
+            reply.status, reply.content_type, reply.body, operation, write=write
+        )
 
     def _soap_read(self, operation: str, build: Callable[[etree._Element], None]) -> etree._Element:
         def once(token: str) -> etree._Element:
@@ -318,7 +320,8 @@ class SalesforceOrg:
                     SaveOutcome(c.full_name, False, [(OUTCOME_UNKNOWN, str(exc))]) for c in batch
                 ]
             except OrgError as exc:
-                # A call-level refusal: nothing in this batch was saved.
+                # A well-formed SOAP fault, a call-level refusal: nothing in this batch was
+                # saved. Any other failed answer came back from parse_reply as OutcomeUnknown.
                 code = exc.code or "FAULT"
                 if isinstance(exc, TransientOrgError) and code not in TRANSIENT_CODES:
                     code = "SERVER_UNAVAILABLE"  # so SaveOutcome.transient lets the applier retry

@@ -18,13 +18,14 @@ from ..display import one_line
 from ..errors import (
     IncompleteResponse,
     OrgError,
+    OutcomeUnknown,
     ReadRefused,
     RequestLimitExceeded,
     SessionExpired,
     TransientOrgError,
 )
 from ..redaction import scrub
-from .interface import TRANSIENT_CODES
+from .interface import OUTCOME_UNKNOWN, TRANSIENT_CODES
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -61,20 +62,51 @@ def serialise(root: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
-def parse_reply(status: int, content_type: str, body: bytes, call: str) -> etree._Element:
+def parse_reply(
+    status: int, content_type: str, body: bytes, call: str, *, write: bool = False
+) -> etree._Element:
     """The operation's response element, or the error the reply stands for.
 
     HTTP 500 with a SOAP fault is a call-level error (wire doc §8); 502/503/504 are transient;
     anything else that is not a 200 SOAP envelope is refused, without echoing the body (an
     HTML error page is not ours to print).
+
+    For a write (`write`), only a well-formed SOAP fault proves the org did not carry the call
+    out: any other failed answer (a proxy's HTML page with HTTP 500, a 502/503/504, a reply
+    that does not parse) arrived after the request left, so the save may have happened. Such a
+    reply is OutcomeUnknown, which the applier settles by re-reading, as it does a lost answer.
     """
-    if status in (502, 503, 504):
+    try:
+        return _parse_reply(status, content_type, body, call, write=write)
+    except (IncompleteResponse, _NotAFault) as exc:
+        if not write:
+            raise
+        raise OutcomeUnknown(
+            f"{exc}; the request was sent, so the org may or may not have applied it",
+            OUTCOME_UNKNOWN,
+        ) from None
+
+
+class _NotAFault(OrgError):
+    """A failed answer that is not a SOAP fault (an HTTP error page, a non-200 envelope)."""
+
+
+def _parse_reply(
+    status: int, content_type: str, body: bytes, call: str, *, write: bool
+) -> etree._Element:
+    if status in (502, 503, 504) and not (write and _looks_like_xml(content_type, body)):
+        if write:
+            raise _NotAFault(
+                f"{call}: the org answered HTTP {status} ({_describe(content_type, body)})"
+            )
         raise TransientOrgError(
             f"{call}: the org answered HTTP {status} ({_describe(content_type, body)})",
             "SERVER_UNAVAILABLE",
         )
     if "xml" not in content_type.lower() and status != 200:
-        raise OrgError(f"{call}: the org answered HTTP {status} ({_describe(content_type, body)})")
+        raise _NotAFault(
+            f"{call}: the org answered HTTP {status} ({_describe(content_type, body)})"
+        )
     try:
         root = etree.fromstring(body, _PARSER)
     except etree.XMLSyntaxError as exc:
@@ -91,13 +123,18 @@ def parse_reply(status: int, content_type: str, body: bytes, call: str) -> etree
     if answer.tag == f"{{{SOAP_ENV}}}Fault":
         raise fault_error(answer, call)
     if status != 200:
-        raise OrgError(f"{call}: the org answered HTTP {status} without a SOAP fault")
+        raise _NotAFault(f"{call}: the org answered HTTP {status} without a SOAP fault")
     if answer.tag != md(f"{call}Response"):
         raise IncompleteResponse(
             f"{call}: expected {call}Response in the reply, "
             f"got {one_line(etree.QName(answer).localname, 200)}"
         )
     return answer
+
+
+def _looks_like_xml(content_type: str, body: bytes) -> bool:
+    """Worth parsing as a possible SOAP fault (a write's 502/503/504 must be told apart)."""
+    return "xml" in content_type.lower() or body.lstrip()[:1] == b"<"
 
 
 def fault_error(fault: etree._Element, call: str) -> OrgError:
