@@ -49,6 +49,7 @@ KINDS: dict[str, dict[str, tuple[type, ...]]] = {
     "save_error": {"statusCode": (str,), "message": (str,)},
     "truncate": {},
     "malformed": {},
+    "doctype": {},
     "oversize": {"bytes": (int,)},
     "nil_record": {},
     "redirect": {},

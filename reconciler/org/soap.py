@@ -33,7 +33,8 @@ MD_NS = "http://soap.sforce.com/2006/04/metadata"
 _NSMAP = {"soapenv": SOAP_ENV, "xsi": XSI, "md": MD_NS}
 _REFUSED = frozenset({"INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY"})
 
-#: Strict: no recovery, no DTD entities, no network, no huge text nodes.
+#: Strict: no recovery, no DTD entities, no network, no huge text nodes. A reply that declares
+#: a DOCTYPE at all is refused after parsing (parse_reply).
 _PARSER = etree.XMLParser(
     recover=False, resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True
 )
@@ -114,6 +115,14 @@ def _parse_reply(
             f"{call}: the org's reply is not well-formed XML ({one_line(str(exc), 200)}); "
             "it may have been truncated. Nothing from it was used."
         ) from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        # SOAP 1.1 forbids a DTD in a message; its entities would be read as something the org
+        # never held (resolve_entities=False reads `&xxe;` as empty). Refused whole.
+        raise IncompleteResponse(
+            f"{call}: the org's reply carries a DOCTYPE, which a SOAP message must not "
+            "(entities could change what is read). Nothing from it was used."
+        )
     if root.tag != f"{{{SOAP_ENV}}}Envelope":
         raise IncompleteResponse(f"{call}: the org's reply is not a SOAP envelope")
     body_el = root.find(f"{{{SOAP_ENV}}}Body")
