@@ -10,7 +10,9 @@ refused with an error that names the call (wire doc §4-§8 for the shapes).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from typing import Any
 
 from lxml import etree
 
@@ -38,6 +40,47 @@ _REFUSED = frozenset({"INSUFFICIENT_ACCESS", "INSUFFICIENT_ACCESS_OR_READONLY"})
 _PARSER = etree.XMLParser(
     recover=False, resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True
 )
+
+
+#: Raw C0 controls XML 1.0 cannot carry (tab, LF and CR it can). Salesforce's own Java client
+#: strips them, so an org can hold them in a text value (typed into Setup long ago); in UTF-8
+#: each is one byte that never occurs inside a multi-byte sequence.
+_ILLEGAL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+#: Before the strict parse each such byte becomes one character of Supplementary Private Use
+#: Area-A (U+F0000 + the byte): legal in text, never in a name or markup, so the structure is
+#: still checked whole (no recovery: a broken reply is refused as before).
+_MARK_BASE = 0xF0000
+_MARK_PREFIX = chr(_MARK_BASE).encode("utf-8")[:3]  # shared by the 32 marks' UTF-8 forms
+_UNMARK = {_MARK_BASE + b: chr(b) for b in range(0x20)}
+#: Set on the answer element of a reply that held marks: only those need unmark().
+MARKED = "{urn:reconciler}marked"
+_UTF8_DECL = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']utf-?8["']""", re.IGNORECASE)
+
+
+def unmark(value: Any) -> Any:
+    """A value read from a MARKED reply with the org's original characters put back; they stay
+    in memory only (every view escapes them, and the applier refuses to write them back)."""
+    if isinstance(value, str):
+        return value.translate(_UNMARK)
+    if isinstance(value, dict):
+        return {k: unmark(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unmark(v) for v in value]
+    return value
+
+
+def _marked(body: bytes) -> bytes | None:
+    """`body` with each illegal control byte replaced by its mark; None if it has none, or if
+    it cannot be marked safely (not UTF-8, or it already holds a mark's character)."""
+    if _ILLEGAL.search(body) is None or _MARK_PREFIX in body:
+        return None
+    head = body[:200]
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return None  # UTF-16: its zero bytes are not controls
+    declaration = head[: head.find(b"?>") + 1] if head.startswith(b"<?xml") else b""
+    if b"encoding" in declaration and not _UTF8_DECL.match(declaration):
+        return None  # another encoding: the marks' UTF-8 bytes would read as other text
+    return _ILLEGAL.sub(lambda m: chr(_MARK_BASE + m.group()[0]).encode("utf-8"), body)
 
 
 def md(tag: str) -> str:
@@ -108,11 +151,26 @@ def _parse_reply(
         raise _NotAFault(
             f"{call}: the org answered HTTP {status} ({_describe(content_type, body)})"
         )
+    marked = None
     try:
-        root = etree.fromstring(body, _PARSER)
+        try:
+            root = etree.fromstring(body, _PARSER)
+        except etree.XMLSyntaxError:
+            # Only a reply the strict parser refuses is searched for such characters, so a
+            # clean reply costs nothing more; a marked one is parsed again, just as strictly.
+            marked = _marked(body)
+            if marked is None:
+                raise
+            root = etree.fromstring(marked, _PARSER)
     except etree.XMLSyntaxError as exc:
+        reason = one_line(str(exc), 200)
+        if ("Char" in reason and "invalid" in reason) or "out of allowed range" in reason:
+            raise IncompleteResponse(
+                f"{call}: the org's reply holds a character XML 1.0 cannot carry ({reason}). "
+                "Nothing from it was used."
+            ) from None
         raise IncompleteResponse(
-            f"{call}: the org's reply is not well-formed XML ({one_line(str(exc), 200)}); "
+            f"{call}: the org's reply is not well-formed XML ({reason}); "
             "it may have been truncated. Nothing from it was used."
         ) from None
     docinfo = root.getroottree().docinfo
@@ -138,6 +196,8 @@ def _parse_reply(
             f"{call}: expected {call}Response in the reply, "
             f"got {one_line(etree.QName(answer).localname, 200)}"
         )
+    if marked is not None:
+        answer.set(MARKED, "1")
     return answer
 
 
