@@ -47,6 +47,7 @@ KINDS: dict[str, dict[str, tuple[type, ...]]] = {
     "rest_error": {"status": (int,), "errorCode": (str,), "message": (str,)},
     "soap_fault": {"code": (str,), "message": (str,)},
     "save_error": {"statusCode": (str,), "message": (str,)},
+    "ignored_field": {"field": (str,)},
     "truncate": {},
     "malformed": {},
     "doctype": {},
@@ -236,6 +237,12 @@ class ComponentFaults:
             return False
         needle = self.rule.get("match")
         return needle is None or needle in full_name
+
+    def ignored_field(self, full_name: str) -> str | None:
+        """The field a save of `full_name` reports as saved but does not store, if any."""
+        if self.rule is None or not self.hits("ignored_field", full_name):
+            return None
+        return str(self.rule.get("field", ""))
 
     def save_error(self, full_name: str) -> tuple[str, str, list[str]] | None:
         if self.rule is None or not self.hits("save_error", full_name):

@@ -340,3 +340,39 @@ def test_a_soap_fault_still_proves_the_save_did_not_happen(org_file, desired):
     assert portal[0] == "Partner_Portal: failed", portal
     assert any("INVALID_CROSS_REFERENCE_KEY" in m for m in portal), portal
     assert not any("outcome unknown" in m for m in portal), portal
+
+
+@pytest.mark.parametrize(
+    ("ignored", "path", "planned", "held"),
+    [
+        ("sessionTimeoutInMinutes", "policies.session_timeout_minutes", "60", "120"),
+        ("requiredSessionLevel", "policies.session_level", '"standard"', '"high_assurance"'),
+    ],
+)
+def test_a_save_that_reports_success_but_does_not_stick_fails_verification(
+    org_file, desired, ignored, path, planned, held
+):
+    """The org answers success for the save but keeps one planned field as it was: only
+    verification can notice, and it must check every planned field (each one in turn here)."""
+    org = org_file(
+        mutate=with_faults(
+            {
+                "op": "updateMetadata",
+                "match": COMPONENTS["Partner_Portal"][1],
+                "kind": "ignored_field",
+                "field": ignored,
+                "times": None,
+            }
+        )
+    )
+    two_fields = YAML.replace(
+        "      session_timeout_minutes: 60\n",
+        "      session_timeout_minutes: 60\n      session_level: standard\n",
+    )
+    result = apply(org, desired(two_fields))
+    assert result.exit_code == 1, result.output
+    portal = report_block(result.stdout, "Partner_Portal")
+    assert portal[0] == "Partner_Portal: failed", portal
+    wrong = f"verification: {path} is {held} after apply, expected {planned}"
+    assert any(wrong in m for m in portal), portal
+    assert report_block(result.stdout, "Mobile_Field_Service")[0] == "Mobile_Field_Service: applied"
