@@ -36,7 +36,7 @@ from .errors import (
     TransientOrgError,
 )
 from .live_state import LiveState
-from .model import AppPlan, Component, FieldChange, Plan
+from .model import AppPlan, Component, FieldChange, Plan, unwritable_fields
 from .org.interface import Org, SaveOutcome
 from .org.retry import RetryPolicy
 from .stopping import STOP, StopRequest
@@ -196,6 +196,12 @@ class _Step:
             return "stale", moved
         return ("holds" if at_after == len(self.changes) else "ready"), []
 
+    @property
+    def cause(self) -> str:
+        """Why the last answer did not count, e.g. a proxy's HTTP 503 page (item 2 of issue 16:
+        an unusable answer is settled like a lost one, but the report still names it)."""
+        return f" (last: {self.last.describe()})" if self.last and not self.last.success else ""
+
     def set(self, state: StepState, note: str = "") -> None:
         self.state, self.note = state, note
 
@@ -234,6 +240,8 @@ class _Run:
         self._prepared: set[int] = set()
         #: Set when the org said stop (API limit, session gone): no further call can succeed.
         self._fatal = False
+        #: Steps refused because their component holds a value XML 1.0 cannot carry.
+        self._unwritable: set[int] = set()
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -299,10 +307,13 @@ class _Run:
             steps = [s for s in self.steps if s.side == side]
             if steps:
                 self._refresh(F.TYPE_OF_SIDE[side], steps)
-        refused = {s.app.name for s in self.steps if s.state == "stale"}
+        refused = {s.app.name: "as stale" for s in self.steps if s.state == "stale"}
         for step in self.steps:
-            if step.app.name in refused and step.state != "stale":
-                step.set("skipped", "the app was refused as stale")
+            if id(step) in self._unwritable:
+                refused.setdefault(step.app.name, f"(its {step.side} cannot be written back)")
+        for step in self.steps:
+            if step.app.name in refused and step.state == "pending":
+                step.set("skipped", f"the app was refused {refused[step.app.name]}")
         todo = [s for s in self.steps if s.state == "pending"]
         if todo and self.backup_dir is not None:
             self.result.backup = write_backup(
@@ -326,6 +337,8 @@ class _Run:
             if component is None:
                 step.set("failed", f"{step.full_name} is no longer in the org")
                 continue
+            if self._refuse_unwritable(step, component):
+                continue
             verdict, why = step.classify(component)
             if verdict == "holds":
                 step.fresh = step.sent = component
@@ -341,9 +354,35 @@ class _Run:
                 else:
                     step.set("stale", "; ".join(why))
             elif step.doubts >= 2:
-                step.set("unknown", "the answer was lost twice; the org does not hold the values")
+                step.set(
+                    "unknown",
+                    f"the answer was lost twice{step.cause}; the org does not hold the values",
+                )
             else:
                 step.fresh = component
+
+    def _refuse_unwritable(self, step: _Step, component: Component) -> bool:
+        """Refuse a component that holds, in a field this plan does not replace, a character
+        XML 1.0 cannot carry (issue 16): sending it back would change that value."""
+        planned = {c.spec.wire for c in step.changes}
+        bad = {
+            path: chars
+            for path, chars in unwritable_fields(component.fields).items()
+            if path.partition(".")[0] not in planned
+        }
+        if not bad:
+            return False
+        fields = ", ".join(
+            f"{path} (holds {', '.join(f'U+{ord(c):04X}' for c in chars)})"
+            for path, chars in sorted(bad.items())
+        )
+        step.set(
+            "failed",
+            f"not written: {fields}: a character XML 1.0 cannot carry, which the org sent raw; "
+            "writing the component back would change that value. Correct it in Setup.",
+        )
+        self._unwritable.add(id(step))
+        return True
 
     def _phase(self, phase: int) -> None:
         steps = [s for s in self.steps if s.phase == phase and s.state == "pending"]
@@ -437,7 +476,10 @@ class _Run:
             self._refresh(type_name, doubtful)
             for step in doubtful:
                 if step.state == "pending":
-                    step.set("unknown", "the answer was lost and the org does not hold the values")
+                    step.set(
+                        "unknown",
+                        f"the answer was lost{step.cause} and the org does not hold the values",
+                    )
         for step in pending:
             if step.state == "pending":
                 step.set("failed", self._why(step, attempts) + (f"; {why}" if why else ""))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .display import printable
+
 
 class ReconcilerError(Exception):
     """Any failure the user can act on: printed as `Error: <message>`, exit 1."""
@@ -23,8 +25,13 @@ class Issue:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        """One line, whatever the YAML holds: file names, keys (app names included) and values
+        quoted in the message are the YAML author's text, and a newline or carriage return in
+        them must not print a line of its own (a forged `Plan:` line, or a `::error` workflow
+        command a CI runner would obey). Escaped as the `github` annotations escape them."""
+        where = f"{printable(self.file)}:{self.line}" if self.line else printable(self.file)
+        message = printable(self.message)
+        return f"{where}: {printable(self.key)}: {message}" if self.key else f"{where}: {message}"
 
 
 class DesiredStateError(ReconcilerError):

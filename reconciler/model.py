@@ -8,6 +8,8 @@ and the applier executes. A Plan never holds a secret: it only holds declared fi
 from __future__ import annotations
 
 import copy
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +41,30 @@ class Component:
 
     def copy(self) -> Component:
         return Component(self.type, self.full_name, copy.deepcopy(self.fields))
+
+
+#: Characters XML 1.0 cannot carry: C0 controls but tab, LF, CR; and the non-characters
+#: U+FFFE, U+FFFF. A value holding one can be read (soap.py marks it) but never written back.
+XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def unwritable_fields(fields: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Field path -> the characters XML 1.0 cannot carry that its text holds.
+
+    Writing such a value back is impossible as it is (lxml refuses it; Salesforce's own client
+    would strip the characters, changing the value), so the applier refuses the component."""
+    out: dict[str, str] = {}
+    for key, value in fields.items():
+        path = f"{prefix}{key}"
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, str):
+                found = "".join(sorted(set(XML_ILLEGAL.findall(item))))
+                if found:
+                    out[path] = "".join(sorted(set(out.get(path, "") + found)))
+            elif isinstance(item, Mapping):
+                out.update(unwritable_fields(item, f"{path}."))
+    return out
 
 
 @dataclass

@@ -23,6 +23,10 @@ _PATTERNS = [
         re.S,
     ),
 ]
+#: A Salesforce access token (session id): the 15- or 18-character org id (`00D…`), "!", then
+#: the token body. Masked whatever its value, since text relayed from other programs (sf's
+#: error messages) can carry a token this run never saw.
+_ACCESS_TOKEN = re.compile(r"\b00D[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?![A-Za-z0-9._-]{20,}")
 _HEADER = re.compile(r"((?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=!-]+")
 _JSON_SECRET = re.compile(
     r"""(["']?(?:access_token|consumerKey|consumerSecret|certificate|sessionId)["']?\s*[:=]\s*["'])"""
@@ -51,6 +55,7 @@ def scrub(text: str) -> str:
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + MASK + m.group(3), text)
     text = _HEADER.sub(lambda m: m.group(1) + MASK, text)
+    text = _ACCESS_TOKEN.sub(MASK, text)
     text = _JSON_SECRET.sub(lambda m: m.group(1) + MASK + m.group(3), text)
     with _lock:
         known = sorted(_known, key=len, reverse=True)

@@ -84,13 +84,16 @@ def _soap(op: str, code: str, message: str) -> Answer:
 
 
 def damage(rule: dict[str, Any], answer: Answer) -> Answer:
-    """Apply truncate / malformed / oversize to the real answer; other kinds leave it alone."""
+    """Apply truncate / malformed / doctype / oversize to the real answer; other kinds leave
+    it alone."""
     kind = rule["kind"]
     body = answer.body
     if kind == "truncate":
         body = truncate(body)
     elif kind == "malformed":
         body = garble(body)
+    elif kind == "doctype":
+        body = with_entity(body)
     elif kind == "oversize":
         body = pad(body, int(rule.get("bytes", DEFAULT_OVERSIZE)))
     else:
@@ -101,6 +104,18 @@ def damage(rule: dict[str, Any], answer: Answer) -> Answer:
 def truncate(body: bytes) -> bytes:
     """The first half: a short, syntactically broken document (no transport error)."""
     return body[: len(body) // 2]
+
+
+_LABEL_TEXT = re.compile(rb"(<(?:[\w.-]+:)?label>)[^<]*(</)")
+
+
+def with_entity(body: bytes) -> bytes:
+    """A DOCTYPE declaring an internal entity, and the first `label` replaced by a reference
+    to it: a hostile reply (SOAP forbids a DTD in a message). A client that accepts it reads
+    the label as whatever the entity stands for, here nothing."""
+    start = body.index(b"?>") + 2 if body.startswith(b"<?xml") else 0
+    dtd = b'<!DOCTYPE Envelope [<!ENTITY xxe "">]>'
+    return body[:start] + dtd + _LABEL_TEXT.sub(rb"\1&xxe;\2", body[start:], count=1)
 
 
 _CLOSING_TAG = re.compile(rb"</([\w:.-]+)>")

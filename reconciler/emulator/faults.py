@@ -38,7 +38,7 @@ OPS = (*METADATA_OPS, "query", "login", "token", "*")
 #: kind -> {parameter: allowed Python types}; every parameter is optional (defaults in fault_wire).
 KINDS: dict[str, dict[str, tuple[type, ...]]] = {
     "latency": {"seconds": (int, float)},
-    "http_error": {"status": (int,), "body": (str,), "content_type": (str,)},
+    "http_error": {"status": (int,), "body": (str,), "content_type": (str,), "processed": (bool,)},
     "reset": {},
     "hang": {"seconds": (int, float)},
     "lost_response": {},
@@ -47,8 +47,10 @@ KINDS: dict[str, dict[str, tuple[type, ...]]] = {
     "rest_error": {"status": (int,), "errorCode": (str,), "message": (str,)},
     "soap_fault": {"code": (str,), "message": (str,)},
     "save_error": {"statusCode": (str,), "message": (str,)},
+    "ignored_field": {"field": (str,)},
     "truncate": {},
     "malformed": {},
+    "doctype": {},
     "oversize": {"bytes": (int,)},
     "nil_record": {},
     "redirect": {},
@@ -110,7 +112,9 @@ def validate(rules: Any) -> list[dict[str, Any]]:
             if key in _CHECKS:
                 ok = _CHECKS[key](value)
             elif key in params:
-                ok = isinstance(value, params[key]) and not isinstance(value, bool)
+                ok = isinstance(value, params[key]) and (
+                    bool in params[key] or not isinstance(value, bool)
+                )
             else:
                 allowed = ", ".join(sorted(_COMMON | set(params)))
                 raise FaultRuleError(
@@ -233,6 +237,12 @@ class ComponentFaults:
             return False
         needle = self.rule.get("match")
         return needle is None or needle in full_name
+
+    def ignored_field(self, full_name: str) -> str | None:
+        """The field a save of `full_name` reports as saved but does not store, if any."""
+        if self.rule is None or not self.hits("ignored_field", full_name):
+            return None
+        return str(self.rule.get("field", ""))
 
     def save_error(self, full_name: str) -> tuple[str, str, list[str]] | None:
         if self.rule is None or not self.hits("save_error", full_name):

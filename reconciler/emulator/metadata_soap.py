@@ -4,8 +4,9 @@ Failure injection for client tests: put
 ``state.org["fail_updates"] = {fullName: {"statusCode": "UNKNOWN_EXCEPTION", "message": "..."}}``
 and every updateMetadata/upsertMetadata of that existing component fails with that error
 (other components in the same call are unaffected unless AllOrNoneHeader is true). The
-`org.faults` rules (faults.py) reach in here only for the per-component kinds: "save_error" on
-create/update/upsert and "nil_record" on readMetadata, through `ComponentFaults`.
+`org.faults` rules (faults.py) reach in here only for the per-component kinds: "save_error"
+and "ignored_field" on create/update/upsert and "nil_record" on readMetadata, through
+`ComponentFaults`.
 """
 
 from __future__ import annotations
@@ -350,6 +351,14 @@ class MetadataService:
         if errors:
             result["errors"] = errors
             return result
+        ignored = injected.ignored_field(full_name) if injected is not None else None
+        if ignored and existing is not None:
+            # A save that answers success but does not stick for this field (org-side logic
+            # overruling it): the stored value stays, so only verification can notice.
+            if ignored in existing:
+                fields[ignored] = existing[ignored]
+            else:
+                fields.pop(ignored, None)
         if type_name == GLOBAL_TYPE:
             _apply_secrets(fields, existing)
         doc["metadata"].setdefault(type_name, {})[full_name] = with_defaults(type_name, fields)

@@ -277,6 +277,8 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             if kind == "invalid_session" and call.session:
                 server.sessions.revoke(call.session.strip())
             instead = fault_wire.replacement(rule, call.op, server.port)
+            if kind == "http_error" and rule.get("processed"):
+                produce(None)  # the org carries the call out; a proxy's page replaces the answer
             if instead is not None:
                 self._answer(instead)
                 return

@@ -27,7 +27,7 @@ import requests
 
 from ..display import cut, one_line, printable
 from ..errors import OrgError, ReconcilerError
-from ..redaction import register_secret
+from ..redaction import register_secret, scrub
 from .http import GuardedSession, transport_error
 from .target import ENV, FLAGS, LoginOptions
 
@@ -189,7 +189,10 @@ def _post_token(
 
 
 def _short(value: Any, default: str) -> str:
-    return printable(one_line(default if value is None else str(value), 300))
+    """Text relayed from another program (sf's error JSON, a token endpoint's answer), on one
+    line, scrubbed before it is cut so no secret survives as a fragment: sf has printed access
+    tokens in its error text before (issue 16)."""
+    return printable(one_line(scrub(default if value is None else str(value)), 300))
 
 
 class OAuthRefused(LoginError):

@@ -25,7 +25,7 @@ import requests
 from lxml import etree
 
 from .. import fields as F
-from ..display import one_line
+from ..display import one_line, printable
 from ..errors import (
     IncompleteResponse,
     OrgError,
@@ -189,7 +189,9 @@ class SalesforceOrg:
         log.debug("metadata %s (%d bytes)", operation, len(body))
         with self._in_flight:
             reply = self._channel.post(body, call=operation, write=write, timeout=self.timeout)
-        return soap.parse_reply(reply.status, reply.content_type, reply.body, operation)
+        return soap.parse_reply(
+            reply.status, reply.content_type, reply.body, operation, write=write
+        )
 
     def _soap_read(self, operation: str, build: Callable[[etree._Element], None]) -> etree._Element:
         def once(token: str) -> etree._Element:
@@ -242,6 +244,11 @@ class SalesforceOrg:
                         full_name = child.text
                 if not type_name or not full_name:
                     raise IncompleteResponse("listMetadata: a result has no type or fullName")
+                if soap.unmark(full_name) != full_name:
+                    raise IncompleteResponse(
+                        f"listMetadata: the fullName {printable(soap.unmark(full_name))} holds a "
+                        "character XML 1.0 cannot carry; it cannot be read by name"
+                    )
                 if type_name in found:
                     found[type_name].append(full_name)
         return {t: sorted(set(names)) for t, names in found.items()}
@@ -258,10 +265,17 @@ class SalesforceOrg:
                 if result is None:
                     raise IncompleteResponse("readMetadata: the reply has no result element")
                 out = []
+                marked = answer.get(soap.MARKED) is not None
                 for record in result.findall(soap.md("records")):
                     if soap.is_nil(record):
                         continue  # an unknown name (wire doc §6); the caller checks completeness
                     component = record_to_component(record, type_name, "readMetadata")
+                    if marked:  # a value held a character XML 1.0 cannot carry: put it back
+                        component = Component(
+                            component.type,
+                            soap.unmark(component.full_name),
+                            soap.unmark(component.fields),
+                        )
                     if component.full_name not in batch:
                         raise IncompleteResponse(
                             f"readMetadata: the org returned {component.full_name!r}, "
@@ -316,7 +330,8 @@ class SalesforceOrg:
                     SaveOutcome(c.full_name, False, [(OUTCOME_UNKNOWN, str(exc))]) for c in batch
                 ]
             except OrgError as exc:
-                # A call-level refusal: nothing in this batch was saved.
+                # A well-formed SOAP fault, a call-level refusal: nothing in this batch was
+                # saved. Any other failed answer came back from parse_reply as OutcomeUnknown.
                 code = exc.code or "FAULT"
                 if isinstance(exc, TransientOrgError) and code not in TRANSIENT_CODES:
                     code = "SERVER_UNAVAILABLE"  # so SaveOutcome.transient lets the applier retry

@@ -12,13 +12,15 @@ What differs from an org, honestly:
 - there are no users, so `query` raises an OrgError with code NO_USERS, which the risk lookup
   reports as skipped rather than failed;
 - `update` edits the files in place, byte for byte outside the planned elements
-  (source_edit.py), and writes each through fileio.write_atomic.
+  (source_edit.py), and writes each through fileio.write_atomic, keeping its mode; a
+  read-only file or a symlink is refused, naming it, before anything in the call is written.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -180,6 +182,13 @@ class SourceOrg:
 
     def update(self, type_name: str, components: Sequence[Component]) -> list[SaveOutcome]:
         files = self._index().get(type_name, {})
+        # Every file of the call is checked before any is written, so a refused file never
+        # leaves this call half done.
+        refused = {
+            c.full_name: why
+            for c in components
+            if (path := files.get(c.full_name)) is not None and (why := _unwritable(path))
+        }
         outcomes = []
         for component in components:
             path = files.get(component.full_name)
@@ -192,6 +201,10 @@ class SourceOrg:
                     )
                 )
                 continue
+            if component.full_name in refused:
+                error = (FILE_ERROR, refused[component.full_name])
+                outcomes.append(SaveOutcome(component.full_name, False, [error]))
+                continue
             try:
                 _write_component(path, component)
             except (SourceEditError, ReconcilerError) as exc:
@@ -202,6 +215,24 @@ class SourceOrg:
 
     def query(self, soql: str) -> list[dict[str, Any]]:
         raise OrgError("a source folder has no users", NO_USERS)
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why this file must not be edited in place, or None.
+
+    A file is written by replacing it (fileio.write_atomic), which would turn a symlink into a
+    regular file (its target left as it was) and would replace a read-only file, whose mode is
+    how a team says "do not edit" (the owner's write bit is checked, not os.access, which says
+    yes to root for any file)."""
+    try:
+        if path.is_symlink():
+            return f"{path} is a symbolic link; not written (edit its target, or replace the link)"
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"cannot inspect {path}: {exc.strerror or exc}; not written"
+    if not mode & stat.S_IWUSR or not os.access(path, os.W_OK):
+        return f"{path} is read-only (mode {stat.S_IMODE(mode):04o}); not written"
+    return None
 
 
 def _encoding(data: bytes) -> str:
@@ -253,5 +284,6 @@ def _write_component(path: Path, component: Component) -> None:
         raise SourceEditError(
             f"{path}: the edited file would not read back as planned; not written"
         )
-    write_atomic(path, new)
+    # The temp file is created 0600: the edited file keeps the mode it had.
+    write_atomic(path, new, mode=stat.S_IMODE(path.stat().st_mode))
     log.debug("wrote %s (%s)", path, ", ".join(changed))

@@ -293,3 +293,87 @@ def test_the_api_limit_stops_at_once_and_says_so(org_file, desired, tmp_path):
     assert org.load()["metadata"] == before["metadata"]
     [record] = [json.loads(p.read_text()) for p in evidence.glob("*.json")]
     assert "REQUEST_LIMIT_EXCEEDED" in record["result"]["error"]
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_save_answered_by_an_error_page_is_settled_by_a_re_read(org_file, desired, status):
+    """Issue 16 item 2: the org saved, then a proxy's HTML page replaced the answer. Only a
+    well-formed SOAP fault proves a save did not happen, so this is in doubt, and the re-read
+    shows it applied (not `failed` with `written: []`)."""
+    org = org_file(
+        mutate=with_faults(
+            {
+                "op": "updateMetadata",
+                "match": COMPONENTS["Partner_Portal"][1],
+                "kind": "http_error",
+                "status": status,
+                "body": "<html><body>Internal Server Error</body></html>",
+                "processed": True,
+                "times": 1,
+            }
+        )
+    )
+    result = apply(org, desired(YAML))
+    assert result.exit_code == 0, result.output
+    portal = report_block(result.stdout, "Partner_Portal")
+    assert portal[0] == "Partner_Portal: applied", portal
+    assert any("the answer was lost; a re-read shows the planned values" in m for m in portal)
+    assert policies_of(org.load(), "Partner_Portal")["sessionTimeoutInMinutes"] == 60
+
+
+def test_a_soap_fault_still_proves_the_save_did_not_happen(org_file, desired):
+    """The other side of item 2: a well-formed SOAP fault is a refusal, not a doubt."""
+    org = org_file(
+        mutate=with_faults(
+            {
+                "op": "updateMetadata",
+                "match": COMPONENTS["Partner_Portal"][1],
+                "kind": "soap_fault",
+                "code": "INVALID_CROSS_REFERENCE_KEY",
+                "message": "no such user",
+                "times": None,
+            }
+        )
+    )
+    result = apply(org, desired(YAML))
+    assert result.exit_code == 1, result.output
+    portal = report_block(result.stdout, "Partner_Portal")
+    assert portal[0] == "Partner_Portal: failed", portal
+    assert any("INVALID_CROSS_REFERENCE_KEY" in m for m in portal), portal
+    assert not any("outcome unknown" in m for m in portal), portal
+
+
+@pytest.mark.parametrize(
+    ("ignored", "path", "planned", "held"),
+    [
+        ("sessionTimeoutInMinutes", "policies.session_timeout_minutes", "60", "120"),
+        ("requiredSessionLevel", "policies.session_level", '"standard"', '"high_assurance"'),
+    ],
+)
+def test_a_save_that_reports_success_but_does_not_stick_fails_verification(
+    org_file, desired, ignored, path, planned, held
+):
+    """The org answers success for the save but keeps one planned field as it was: only
+    verification can notice, and it must check every planned field (each one in turn here)."""
+    org = org_file(
+        mutate=with_faults(
+            {
+                "op": "updateMetadata",
+                "match": COMPONENTS["Partner_Portal"][1],
+                "kind": "ignored_field",
+                "field": ignored,
+                "times": None,
+            }
+        )
+    )
+    two_fields = YAML.replace(
+        "      session_timeout_minutes: 60\n",
+        "      session_timeout_minutes: 60\n      session_level: standard\n",
+    )
+    result = apply(org, desired(two_fields))
+    assert result.exit_code == 1, result.output
+    portal = report_block(result.stdout, "Partner_Portal")
+    assert portal[0] == "Partner_Portal: failed", portal
+    wrong = f"verification: {path} is {held} after apply, expected {planned}"
+    assert any(wrong in m for m in portal), portal
+    assert report_block(result.stdout, "Mobile_Field_Service")[0] == "Mobile_Field_Service: applied"

@@ -183,3 +183,36 @@ def test_pasted_token_that_expires_stops_with_a_clear_message(server_for, monkey
     result = run("plan", "--instance-url", server.instance_url, "-d", SHIPPED_DESIRED)
     assert_clean_error(result, "INVALID_SESSION_ID", "cannot be repeated")
     assert server.access_token not in result.output
+
+
+@pytest.mark.parametrize("command", ["plan", "audit", "export"])
+def test_a_reply_with_a_doctype_is_refused_naming_the_call(org_file, command):
+    """Issue 16 item 3: SOAP forbids a DTD in a message; a reply declaring entities is hostile
+    (`&xxe;` would read as empty), so it is refused whole, naming the call."""
+    org = org_file(with_faults({"op": "readMetadata", "kind": "doctype", "times": None}))
+    args = ["-d", SHIPPED_DESIRED] if command != "export" else []
+    result = run(command, "-o", org.target, *args, *FAST)
+    assert_clean_error(result, "readMetadata", "DOCTYPE")
+    assert "truncated" not in result.stderr
+    assert_no_report(result)
+
+
+def test_apply_never_writes_back_a_value_read_through_an_entity(org_file, desired):
+    """The read just before the write carries the DOCTYPE: nothing is written, the label that
+    an entity emptied is not saved as ''."""
+    policies = "Partner_Portal_oauthPlcy"
+    org = org_file(
+        with_faults(
+            {"op": "readMetadata", "kind": "doctype", "match": policies, "after": 1, "times": None}
+        )
+    )
+    path = desired(
+        "version: 1\nbaseline: []\napps:\n  Partner_Portal:\n    policies:\n"
+        "      session_timeout_minutes: 60\n"
+    )
+    result = run("apply", "-o", org.target, "-d", path, "--auto-approve", *FAST)
+    assert result.exit_code == 1, result.output
+    assert "DOCTYPE" in result.output, result.output
+    stored = org.load()["metadata"][POLICIES][policies]
+    assert stored["label"] == "Partner Portal OAuth policy"
+    assert stored["sessionTimeoutInMinutes"] == 120

@@ -271,6 +271,26 @@ def test_unknown_alias_exits_1_naming_it(server, fake_sf):
     assert "sf org login web --alias nosuchorg" in result.stderr
 
 
+#: The shape of a Salesforce access token (session id): the org id, "!", then the token body.
+#: Never registered as a secret: the tool did not get it, sf only printed it in its error.
+RELAYED_TOKEN = (
+    "00D5g000004FxyzEAC!AQ4AQFa8xZ2vN0b9nD8m.KqzP3tYwR7sXkLmN_oP1qR2sT3uV4wX5yZ6aB7cD8eF9gH0iJ1"
+)
+
+
+def test_a_token_in_sfs_relayed_message_is_scrubbed(server, fake_sf, monkeypatch):
+    """Issue 16 item 5: sf has printed tokens in its error text; the message it relays goes
+    through the secret scrubber, whose patterns know a Salesforce access token's shape."""
+    monkeypatch.setenv(
+        "FAKE_SF_FAIL_MESSAGE",
+        f"Error authenticating with the refresh token due to: session {RELAYED_TOKEN} expired",
+    )
+    result = run("plan", "-o", "acme", "-d", SHIPPED_DESIRED)
+    assert_clean_error(result, "AuthRefreshError", "Error authenticating with the refresh token")
+    assert_no_secrets(result.output, RELAYED_TOKEN, RELAYED_TOKEN.partition("!")[2])
+    assert "session *** expired" in result.stderr, result.stderr
+
+
 def test_sf_missing_says_how_to_install_or_log_in_otherwise(server, tmp_path, monkeypatch):
     empty = tmp_path / "empty-bin"
     empty.mkdir()

@@ -197,3 +197,17 @@ def test_rollback_of_a_damaged_backup_is_a_clean_error(org, tmp_path):
     assert result.exit_code == 1
     assert f"{bad}: changes[0].before: allowed: true or false" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_no_write_happens_before_the_backup_is_on_disk(org, desired, own_state_dir):
+    """Deterministic (no sleep, no signal timing): the backup folder cannot be created, so
+    writing the backup fails. Were the backup written after the first updateMetadata, the org
+    would already hold a planned value; it must hold none."""
+    before = org.bytes()
+    own_state_dir.mkdir(parents=True, exist_ok=True)
+    (own_state_dir / "backups").write_text("a file where the backups folder should be")
+    result = run("apply", "-o", org.target, "-d", desired(YAML), "--auto-approve")
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    assert "backups" in result.output, result.output
+    assert org.bytes() == before

@@ -348,3 +348,63 @@ def test_secrets_read_from_files_are_registered_for_redaction(project: Path) -> 
     assert component.fields["consumerSecret"] == f"{SECRET}-2"
     assert scrub(f"a {SECRET}-2 b {key}") == "a *** b ***"
     assert SECRET not in repr(component)
+
+
+def _report(stdout: str, app: str) -> list[str]:
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"  {app}: "))
+    out = [lines[start].strip()]
+    for line in lines[start + 1 :]:
+        if not line.startswith("      "):
+            break
+        out.append(line.strip())
+    return out
+
+
+def test_apply_keeps_each_edited_files_mode(project: Path, want: Path) -> None:
+    """Issue 16 item 4: an edited file keeps its permissions (not the temp file's 0600)."""
+    modes = {PAY_SETTINGS: 0o640, PAY_POLICY: 0o664, INV_SETTINGS: 0o604}
+    for path, mode in modes.items():
+        (project / path).chmod(mode)
+    result = run("apply", "-o", f"source:{project}", "-d", want, "--auto-approve")
+    assert result.exit_code == 0, result.output
+    for path, mode in modes.items():
+        assert (project / path).stat().st_mode & 0o7777 == mode, path
+
+
+def test_a_read_only_file_is_refused_naming_it(project: Path, want: Path) -> None:
+    """A 0444 file is the team's way of saying "do not edit": refused before it is written,
+    naming the file; the other app is still applied."""
+    path = project / PAY_POLICY
+    path.chmod(0o444)
+    before = snapshot(project)
+    result = run("apply", "-o", f"source:{project}", "-d", want, "--auto-approve")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    payments = _report(result.stdout, "Payments_Batch")
+    assert payments[0] == "Payments_Batch: failed", payments
+    assert any(str(path) in m and "read-only" in m for m in payments), payments
+    assert _report(result.stdout, "Inventory_Sync")[0] == "Inventory_Sync: applied"
+    after = snapshot(project)
+    for unchanged in (PAY_POLICY, PAY_SETTINGS):  # its settings wait for its policies
+        assert after[unchanged] == before[unchanged], unchanged
+    assert path.stat().st_mode & 0o7777 == 0o444
+
+
+def test_a_symlinked_file_is_refused_naming_it(project: Path, want: Path, tmp_path: Path) -> None:
+    """Replacing a symlink would turn it into a regular file and leave its target as it was:
+    refused, naming the link, with the link and its target untouched."""
+    link = project / INV_SETTINGS
+    target = tmp_path / "elsewhere.ecaGlblOauth-meta.xml.txt"
+    target.write_bytes(link.read_bytes())
+    link.unlink()
+    link.symlink_to(target)
+    data = target.read_bytes()
+    result = run("apply", "-o", f"source:{project}", "-d", want, "--auto-approve")
+    assert result.exit_code == 1, result.output
+    inventory = _report(result.stdout, "Inventory_Sync")
+    assert inventory[0] == "Inventory_Sync: failed", inventory
+    assert any(str(link) in m and "symbolic link" in m for m in inventory), inventory
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert target.read_bytes() == data
+    assert _report(result.stdout, "Payments_Batch")[0] == "Payments_Batch: applied"

@@ -121,6 +121,33 @@ def test_http_error_replaces_the_answer_once_and_skips_the_call(server, soap):
     assert not stored_enabled(server, "Billing_Sync_plcy")
 
 
+def test_a_processed_http_error_saves_then_answers_with_the_page(server, soap):
+    """`processed`: the org carries the call out, then a proxy's error page replaces the
+    answer (a save that happened but is reported as a failure)."""
+    page = "<html><body>Internal Server Error</body></html>"
+    set_faults(
+        server,
+        {
+            "op": "updateMetadata",
+            "kind": "http_error",
+            "status": 500,
+            "body": page,
+            "processed": True,
+        },
+    )
+    resp = update(server, soap, {"Billing_Sync_plcy": False})
+    assert resp.status_code == 500
+    assert resp.text == page
+    assert not stored_enabled(server, "Billing_Sync_plcy")  # processed
+
+
+def test_processed_must_be_a_boolean():
+    rule = {"op": "updateMetadata", "kind": "http_error", "processed": "yes"}
+    with pytest.raises(FaultRuleError, match="processed"):
+        faults.validate([rule])
+    assert faults.validate([{**rule, "processed": True}])
+
+
 def test_after_times_and_match_count_only_matching_calls(server, soap):
     set_faults(
         server,
