@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from . import __version__
 from .errors import ReconcilerError
 from .paths import DEFAULT_EMULATOR_STATE
 from .redaction import configure_logging, scrub
@@ -297,7 +298,7 @@ class _MainGroup(_Group):
     is_flag=True,
     help="No colour (also when NO_COLOR is set). Colour is only ever used on a terminal.",
 )
-@click.version_option(package_name="reconciler")
+@click.version_option(__version__, prog_name="reconciler")
 def main(debug: bool, quiet: bool, no_color: bool) -> None:
     """Keep the OAuth settings of Salesforce External Client Apps exactly as declared."""
     from . import terminal
