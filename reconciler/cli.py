@@ -924,6 +924,14 @@ def _seed_emulator(folder: Path, state: Path) -> Path:
     return state if kept else folder
 
 
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema (draft 2020-12) of the desired-state YAML, for editors."""
+    from .schema import schema_text
+
+    click.echo(schema_text(), nl=False)
+
+
 def run() -> None:
     """The console script: the CLI, then an exit that skips the collector's last walk.
 
