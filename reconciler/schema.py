@@ -182,8 +182,8 @@ def _exception() -> dict[str, Any]:
 
 def desired_schema() -> dict[str, Any]:
     """The JSON Schema of one desired-state file (draft 2020-12)."""
-    sides = {side: {"$ref": f"#/$defs/{side}"} for side in SIDE_KEYS}
-    app_properties = {
+    sides: dict[str, Any] = {side: {"$ref": f"#/$defs/{side}"} for side in SIDE_KEYS}
+    app_properties: dict[str, Any] = {
         **sides,
         "exceptions": {
             "description": _APP["exceptions"],
