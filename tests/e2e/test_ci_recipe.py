@@ -405,7 +405,7 @@ class Runner:
                 continue
             if "if" in step and not _condition(step["if"], context):
                 continue
-            env = self.base_env()
+            env = {**self.base_env(), "GITHUB_ACTION_PATH": str(REPO)}
             env.update({k: _evaluate(str(v), context) for k, v in step.get("env", {}).items()})
             outputs: dict[str, str] = {}
             proc = self._bash(script, env, outputs)
@@ -516,11 +516,15 @@ def _ok(done: list[tuple[str, subprocess.CompletedProcess]]) -> dict[str, str]:
     return {name: proc.stderr for name, proc in done}
 
 
+KEY_STEP = "Cache key for pip"
 COMMENT_STEP = "Comment the plan on the pull request (one comment per org, updated in place)"
 PLAN_STEPS = [
+    f"Validate: {KEY_STEP}",
     "Validate: Run reconciler",
+    f"Plan: {KEY_STEP}",
     "Plan: Run reconciler",
     f"Plan: {COMMENT_STEP}",
+    f"Audit: {KEY_STEP}",
     "Audit: Run reconciler",
 ]
 
@@ -580,7 +584,10 @@ def test_pull_request_for_two_orgs_then_merge(ci):
         )
         done = runner.run(RECIPE / "reconciler-apply.yml", "apply", {"org": name})
         _ok(done)
-        assert [step for step, _ in done] == ["Apply the reviewed plan: Run reconciler"]
+        assert [step for step, _ in done] == [
+            f"Apply the reviewed plan: {KEY_STEP}",
+            "Apply the reviewed plan: Run reconciler",
+        ]
     assert orgs["production"].settings("Legacy_Importer")["isDeviceFlowEnabled"] is True
     assert orgs["staging"].settings("Legacy_Importer")["isPkceRequired"] is False
     assert orgs["staging"].settings("Legacy_Importer")["isDeviceFlowEnabled"] is False
@@ -614,7 +621,11 @@ def test_rollback_after_a_pipeline_apply_from_the_artifact(ci):
         RECIPE / "reconciler-apply.yml", "rollback", inputs={"org": "staging", "run-id": "4242"}
     )
     _ok(done)
-    assert [step for step, _ in done] == ["Find the backup", "Roll back: Run reconciler"]
+    assert [step for step, _ in done] == [
+        "Find the backup",
+        f"Roll back: {KEY_STEP}",
+        "Roll back: Run reconciler",
+    ]
     restored = org.load()
     for app in ("Legacy_Importer", "Data_Warehouse_ETL"):
         assert settings_of(restored, app) == settings_of(before, app)
@@ -666,7 +677,7 @@ def test_the_action_alone_for_two_orgs_gives_one_comment_each(tmp_path, make_org
         inputs = {"command": "plan", "org-name": name, "format": "markdown", "comment": "true"}
         outputs, done = runner.action({**inputs, "target-org": org.target}, github)
         _ok(done)
-        assert [step for step, _ in done] == ["Run reconciler", COMMENT_STEP]
+        assert [step for step, _ in done] == [KEY_STEP, "Run reconciler", COMMENT_STEP]
         assert outputs["changes"] == "true" and outputs["exit-code"] == "2"
         body = (repo / outputs["comment-file"]).read_text()
         assert body.startswith(f"<!-- reconciler-plan:{name} -->\n")
