@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from . import __version__
 from .cli_options import (
     _JsonErrorsCommand,
     _MainGroup,
@@ -171,7 +172,7 @@ def _finish(outcome: ApplyOutcome, what: str) -> None:
 
 @click.group(cls=_MainGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @global_options
-@click.version_option(package_name="reconciler")
+@click.version_option(__version__, prog_name="reconciler")
 def main(debug: bool, quiet: bool, no_color: bool) -> None:
     """Keep the OAuth settings of Salesforce External Client Apps exactly as declared."""
     from . import terminal
@@ -292,19 +293,9 @@ def rollback(
     re-enables what the baseline forbids, the plan names each violation, and proceeds.
     """
     from . import operations as ops
-    from .display import printable
-    from .render.apply_view import rollback_violations
 
     def show(the_plan: Plan) -> None:
-        click.echo(f"Rollback of {backup}: the fields that apply changed go back to their values.")
-        click.echo(_show(the_plan), nl=False)
-        violations = rollback_violations(the_plan)
-        if violations:
-            click.echo("This rollback re-enables what the baseline forbids (it proceeds):")
-            for line in violations:
-                click.echo(f"  {printable(line)}")
-        if not the_plan.errors and not the_plan.changes:
-            click.echo("Nothing to roll back.")
+        click.echo(_show(the_plan, kind="Rollback", backup=backup), nl=False)
 
     request = ops.RollbackRequest(backup, org, ops.Safety(lock_timeout=lock_timeout), evidence_dir)
     with handling_signals(STOP):
@@ -377,6 +368,14 @@ def emulator(state: Path, port: int, from_source: Path | None) -> None:
     else:
         state.parent.mkdir(parents=True, exist_ok=True)
     run_foreground(state, port)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema (draft 2020-12) of the desired-state YAML, for editors."""
+    from .operations import desired_schema
+
+    click.echo(desired_schema(), nl=False)
 
 
 def run() -> None:

@@ -334,6 +334,13 @@ def read_plan(path: Path) -> Plan:
     return planfile.read(path)
 
 
+def desired_schema() -> str:
+    """The JSON Schema of the desired-state YAML (draft 2020-12), for editors."""
+    from .schema import schema_text
+
+    return schema_text()
+
+
 def validate(desired: DesiredPaths) -> DesiredState:
     """The desired state, checked offline (structure, then the baseline's own checks)."""
     return load_desired(desired)

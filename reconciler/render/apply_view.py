@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+from pathlib import Path
 
 from ..applying import ApplyResult
 from ..controls import BY_ID
@@ -38,6 +39,21 @@ def render_apply_text(result: ApplyResult, what: str = "Apply") -> str:
 
 def render_apply_json(result: ApplyResult) -> str:
     return json.dumps(result.to_dict(), indent=2, ensure_ascii=True) + "\n"
+
+
+def render_rollback_text(plan: Plan, backup: Path) -> str:
+    """A rollback plan: what goes back, the plan itself, and what the baseline would say."""
+    from .text_view import render_text
+
+    out = [f"Rollback of {backup}: the fields that apply changed go back to their values.\n"]
+    out.append(render_text(plan))
+    violations = rollback_violations(plan)
+    if violations:
+        out.append("This rollback re-enables what the baseline forbids (it proceeds):\n")
+        out += [f"  {printable(line)}\n" for line in violations]
+    if not plan.errors and not plan.changes:
+        out.append("Nothing to roll back.\n")
+    return "".join(out)
 
 
 def rollback_violations(plan: Plan) -> list[str]:

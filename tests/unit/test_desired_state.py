@@ -59,35 +59,42 @@ def test_defaults_merge_under_apps_and_app_wins(tmp_path):
     }
 
 
+NEAR_MISS = "version: 1\napps:\n  A:\n    settings:\n      client_credential: false\n"
+UNSUPPORTED_VERSION_NO_APPS = "version: 2\n"
+TWO_PROBLEMS = (
+    "version: 1\napps:\n  A:\n    settings: {devic: true}\n  B:\n    policies: {ip_relaxation: x}\n"
+)
+
+
 def test_near_miss_key_gets_suggestion_with_line(tmp_path):
-    path = write(
-        tmp_path, "version: 1\napps:\n  A:\n    settings:\n      client_credential: false\n"
-    )
+    path = write(tmp_path, NEAR_MISS)
     (problem,) = issues(path)
     assert problem.startswith(f"{path}:5: apps.A.settings.client_credential: unknown key")
     assert "did you mean 'client_credentials'?" in problem
 
 
-@pytest.mark.parametrize(
-    ("snippet", "expected"),
-    [
-        ("settings: {device: 'yes'}", "invalid value 'yes'; allowed: true or false"),
-        ("policies: {permitted_users: everyone}", "admin_approved | all_self_authorized"),
-        ("policies: {session_timeout_minutes: -5}", "a whole number from 0 to 2147483647"),
-        (
-            "policies: {session_timeout_minutes: 2147483648}",
-            "invalid value 2147483648; allowed: a whole number from 0 to 2147483647",
-        ),
-        ("policies: {refresh_token: {policy: zero, period: true}}", "from 0 to 2147483647"),
-        ("policies: {session_timeout_minutes: 2147483647}", None),
-        ("policies: {profiles: 'Standard User'}", "a list of names"),
-        ("settings: {consumer_secret: x}", "can never be declared"),
-        ("settings: {certificate: x}", "can never be declared"),
-        ("policies: {client_credentials: false, run_as: u@x.example}", "run_as is set while"),
-        ("policies: {refresh_token: {policy: zero, period: 3}}", None),
-        ("policies: {refresh_token: {policy: specific_lifetime}}", "required when"),
-    ],
-)
+#: (snippet under `apps: A:`, what the validator says; None: valid). tests/unit/test_schema.py
+#: checks the JSON Schema against the same cases.
+BAD_VALUES = [
+    ("settings: {device: 'yes'}", "invalid value 'yes'; allowed: true or false"),
+    ("policies: {permitted_users: everyone}", "admin_approved | all_self_authorized"),
+    ("policies: {session_timeout_minutes: -5}", "a whole number from 0 to 2147483647"),
+    (
+        "policies: {session_timeout_minutes: 2147483648}",
+        "invalid value 2147483648; allowed: a whole number from 0 to 2147483647",
+    ),
+    ("policies: {refresh_token: {policy: zero, period: true}}", "from 0 to 2147483647"),
+    ("policies: {session_timeout_minutes: 2147483647}", None),
+    ("policies: {profiles: 'Standard User'}", "a list of names"),
+    ("settings: {consumer_secret: x}", "can never be declared"),
+    ("settings: {certificate: x}", "can never be declared"),
+    ("policies: {client_credentials: false, run_as: u@x.example}", "run_as is set while"),
+    ("policies: {refresh_token: {policy: zero, period: 3}}", None),
+    ("policies: {refresh_token: {policy: specific_lifetime}}", "required when"),
+]
+
+
+@pytest.mark.parametrize(("snippet", "expected"), BAD_VALUES)
 def test_bad_values_are_rejected(tmp_path, snippet, expected):
     path = write(tmp_path, f"version: 1\napps:\n  A:\n    {snippet}\n")
     if expected is None:
@@ -130,17 +137,13 @@ def test_duplicate_key_in_one_mapping(tmp_path):
 
 
 def test_unsupported_version_and_missing_apps(tmp_path):
-    found = issues(write(tmp_path, "version: 2\n"))
+    found = issues(write(tmp_path, UNSUPPORTED_VERSION_NO_APPS))
     assert any("unsupported version 2" in p for p in found)
     assert any("apps: missing" in p for p in found)
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
-    path = write(
-        tmp_path,
-        "version: 1\napps:\n  A:\n    settings: {devic: true}\n"
-        "  B:\n    policies: {ip_relaxation: x}\n",
-    )
+    path = write(tmp_path, TWO_PROBLEMS)
     assert len(issues(path)) == 2
 
 

@@ -20,7 +20,6 @@ PACKAGE = Path(__file__).parents[2] / "reconciler"
 LAYERS: dict[str, set[str]] = {
     "foundation": {
         "__init__",
-        "__main__",
         "errors",
         "display",
         "redaction",
@@ -35,13 +34,21 @@ LAYERS: dict[str, set[str]] = {
     },
     "model": {"model", "desired_model", "safety"},
     "org": {"org."},
-    "inputs": {"desired_state", "live_state", "risk_lookup", "usage_lookup", "lookups", "backup"},
+    "inputs": {
+        "desired_state",
+        "live_state",
+        "risk_lookup",
+        "usage_lookup",
+        "lookups",
+        "backup",
+        "schema",
+    },
     "planning": {"baseline", "planning", "risk", "audit", "usage", "export"},
-    "effects": {"applying", "rollback", "locking", "evidence", "planfile", "schema"},
+    "effects": {"applying", "rollback", "locking", "evidence", "planfile"},
     "views": {"render.", "terminal"},
     "operations": {"operations"},
     "api": {"api"},
-    "cli": {"cli", "cli_options"},
+    "cli": {"cli", "cli_options", "__main__"},
     "emulator": {"emulator."},
 }
 BELOW = {"foundation": {"foundation"}, "model": {"foundation", "model"}}
