@@ -11,6 +11,7 @@ import re
 import secrets
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 PAGE_SIZE = 2000
@@ -21,6 +22,25 @@ RELATIONSHIPS = {
     ("PermissionSet", "Profile"): ("ProfileId", "Profile"),
     ("PermissionSetAssignment", "PermissionSet"): ("PermissionSetId", "PermissionSet"),
     ("PermissionSetAssignment", "Assignee"): ("AssigneeId", "User"),
+}
+
+
+#: Objects the emulator knows even when the state holds no rows for them, with their columns
+#: (eca doc §14). Minimal LoginHistory support, to be replaced by the emulator's own (emu15).
+DECLARED_COLUMNS = {
+    "LoginHistory": (
+        "Id",
+        "UserId",
+        "LoginTime",
+        "LoginType",
+        "LoginSubType",
+        "Application",
+        "SourceIp",
+        "Status",
+        "LoginUrl",
+        "Platform",
+        "AuthenticationServiceId",
+    ),
 }
 
 
@@ -40,9 +60,10 @@ _QUERY_RE = re.compile(
     r"(?:\s+LIMIT\s+(?P<limit>\d+))?\s*$",
     re.IGNORECASE | re.DOTALL,
 )
-_VALUE = r"'(?:[^'\\]|\\.)*'|true|false|null|-?\d+(?:\.\d+)?"
+_DATETIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)"
+_VALUE = rf"'(?:[^'\\]|\\.)*'|true|false|null|{_DATETIME}|-?\d+(?:\.\d+)?"
 _COND_RE = re.compile(
-    rf"^\s*(?P<field>[\w.]+)\s*(?:(?P<op>!=|=)\s*(?P<value>{_VALUE})"
+    rf"^\s*(?P<field>[\w.]+)\s*(?:(?P<op>!=|>=|<=|=|>|<)\s*(?P<value>{_VALUE})"
     rf"|\s+(?P<in>NOT\s+IN|IN)\s*\((?P<values>[^)]*)\))\s*$",
     re.IGNORECASE,
 )
@@ -59,6 +80,8 @@ def _literal(token: str) -> Any:
         return None
     if token.startswith("'"):
         return re.sub(r"\\(.)", r"\1", token[1:-1])
+    if re.fullmatch(_DATETIME, token):
+        return _when(token)
     return float(token) if "." in token else int(token)
 
 
@@ -77,13 +100,13 @@ class QueryEngine:
 
     # --- name resolution ---------------------------------------------------------------
     def _object(self, name: str) -> str:
-        for obj in self.tables:
+        for obj in [*self.tables, *DECLARED_COLUMNS]:
             if obj.lower() == name.lower():
                 return obj
         raise QueryError("INVALID_TYPE", f"sObject type '{name}' is not supported.")
 
     def _columns(self, obj: str) -> dict[str, str]:
-        cols = {"id": "Id"}
+        cols = {"id": "Id"} | {c.lower(): c for c in DECLARED_COLUMNS.get(obj, ())}
         for row in self.tables.get(obj, []):
             cols.update({k.lower(): k for k in row})
         return cols
@@ -128,6 +151,9 @@ class QueryEngine:
 
     # --- execution ---------------------------------------------------------------------
     def run(self, soql: str, base: str) -> dict[str, Any]:
+        grouped = _GROUPED_RE.match(soql)
+        if grouped:
+            return self._page(self._aggregate(grouped), base)
         m = _QUERY_RE.match(soql)
         if not m:
             raise QueryError("MALFORMED_QUERY", f"unexpected token in query: {soql.strip()}")
@@ -161,8 +187,49 @@ class QueryEngine:
             keep_in = c["in"].upper() == "IN"
             return [r for r in rows if (self._get(r, steps) in values) == keep_in]
         value = _literal(c["value"])
+        if c["op"] in _ORDER_OPS:
+            test = _ORDER_OPS[c["op"]]
+            return [r for r in rows if _ordered(self._get(r, steps), value, test)]
         eq = c["op"] == "="
         return [r for r in rows if (_eq(self._get(r, steps), value)) == eq]
+
+    def _aggregate(self, m: re.Match[str]) -> list[dict[str, Any]]:
+        """SELECT f, ..., COUNT(Id) alias, MAX(f) alias FROM Obj [WHERE ...] GROUP BY f, ...:
+        one AggregateResult record per group (grouped fields plus the aliases)."""
+        obj = self._object(m["obj"])
+        group = [self._resolve(obj, f.strip())[-1][1] for f in m["group"].split(",")]
+        items: list[tuple[str, str | None, str]] = []  # (name or alias, function, field)
+        for item in (i.strip() for i in m["fields"].split(",")):
+            agg = re.fullmatch(r"(COUNT|MAX|MIN)\((\w+)\)(?:\s+(\w+))?", item, re.I)
+            if agg:
+                column = self._resolve(obj, agg[2])[-1][1]
+                items.append((agg[3] or f"expr{len(items)}", agg[1].upper(), column))
+            else:
+                column = self._resolve(obj, item)[-1][1]
+                if column not in group:
+                    raise QueryError("MALFORMED_QUERY", f"field {item} must be grouped")
+                items.append((column, None, column))
+        rows = list(self.tables.get(obj, []))
+        if m["where"]:
+            for cond in re.split(r"\s+AND\s+", m["where"], flags=re.IGNORECASE):
+                rows = self._filter(obj, rows, cond)
+        groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(tuple(row.get(g) for g in group), []).append(row)
+        out = []
+        for members in groups.values():
+            record: dict[str, Any] = {"attributes": {"type": "AggregateResult"}}
+            for name, function, column in items:
+                values = [r.get(column) for r in members if r.get(column) is not None]
+                if function is None:
+                    record[name] = members[0].get(column)
+                elif function == "COUNT":
+                    record[name] = len(values)
+                else:
+                    pick = max if function == "MAX" else min
+                    record[name] = pick(values, key=_when) if values else None
+            out.append(record)
+        return out
 
     def _shape(
         self, obj: str, row: dict[str, Any], selected: list[tuple[str, Any]], base: str
@@ -210,6 +277,41 @@ class QueryEngine:
         if remaining:
             result["nextRecordsUrl"] = self._store(remaining, total, offset + PAGE_SIZE, base)
         return result
+
+
+_GROUPED_RE = re.compile(
+    r"^\s*SELECT\s+(?P<fields>.+?)\s+FROM\s+(?P<obj>\w+)"
+    r"(?:\s+WHERE\s+(?P<where>.+?))?\s+GROUP\s+BY\s+(?P<group>[\w.,\s]+?)\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_ORDER_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+}
+
+
+def _when(value: Any) -> Any:
+    """A dateTime (literal or stored, `Z`, `+0000` or `+00:00`) as an aware datetime; any
+    other value unchanged."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().replace("Z", "+00:00")
+    if re.search(r"[+-]\d{4}$", text):
+        text = text[:-2] + ":" + text[-2:]
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return value
+
+
+def _ordered(a: Any, b: Any, test: Callable[[Any, Any], bool]) -> bool:
+    a, b = _when(a), _when(b)
+    try:
+        return a is not None and bool(test(a, b))
+    except TypeError:
+        return False
 
 
 def _eq(a: Any, b: Any) -> bool:
