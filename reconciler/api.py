@@ -22,7 +22,7 @@ from .backup import default_backup_dir, load_backup
 from .desired_state import DesiredState
 from .export import export_yaml
 from .live_state import read_live
-from .lookups import look_up
+from .lookups import DEFAULT_USAGE_WINDOW, look_up
 from .model import LiveState, Plan
 from .operations import load_desired
 from .org.interface import Org
@@ -44,20 +44,28 @@ __all__ = [
 
 
 def make_plan(
-    org: Org, desired: DesiredState, only: Collection[str] = (), exclude: Collection[str] = ()
+    org: Org,
+    desired: DesiredState,
+    only: Collection[str] = (),
+    exclude: Collection[str] = (),
+    *,
+    usage_window_days: int | None = DEFAULT_USAGE_WINDOW,
+    allow_breaking: bool = False,
 ) -> tuple[Plan, LiveState]:
     """Read the declared apps from the org and diff them. Read-only: no write API is called.
 
-    I/O first (live state, then one run-as lookup for every user the plan could need), then
-    pure planning: the plan, risk included, is complete when build_plan returns."""
+    I/O first (live state, then one look-up round for every run-as user the plan could need and
+    their client-credentials logins over `usage_window_days`), then pure planning: the plan,
+    risk and usage included, is complete when build_plan returns. Changes that would break an
+    integration in use are held unless `allow_breaking`."""
     selected_apps = select_apps(desired, only, exclude)
     names = [app.name for app in selected_apps]
     # Unlisted apps matter to the baseline unless ignored (or the run is narrowed by --app).
     wants_all = desired.baseline.unlisted != "ignore" and not only
     live = read_live(org, only=None if wants_all else names)
     declared = {app.name: app.values for app in selected_apps}
-    lookups = look_up(org, run_as_candidates(live.apps, declared))
-    plan = build_plan(desired, live, org.instance_url, only, exclude, lookups)
+    lookups = look_up(org, run_as_candidates(live.apps, declared), usage_window_days)
+    plan = build_plan(desired, live, org.instance_url, only, exclude, lookups, allow_breaking)
     return plan, live
 
 
@@ -128,7 +136,14 @@ def apply_saved(
         raise planfile.mismatch(differences, desired_changed=True)
 
     def fresh() -> tuple[Plan, LiveState]:
-        plan, live = make_plan(org, desired, saved.scope_apps, saved.scope_exclude)
+        plan, live = make_plan(
+            org,
+            desired,
+            saved.scope_apps,
+            saved.scope_exclude,
+            usage_window_days=saved.usage_window_days,
+            allow_breaking=saved.allow_breaking,
+        )
         differences = planfile.check(saved, plan, desired)
         if differences:
             raise planfile.mismatch(differences, desired_changed=False)

@@ -13,7 +13,7 @@ from .desired_model import DesiredState
 from .desired_state import DesiredPaths, raise_sorted
 from .desired_state import load_desired as _load
 from .live_state import read_live
-from .lookups import look_up
+from .lookups import DEFAULT_USAGE_WINDOW, look_up
 from .model import AuditReport
 from .org.interface import Org
 
@@ -28,8 +28,11 @@ def load_desired(path: DesiredPaths, today: date | None = None) -> DesiredState:
     return state
 
 
-def audit_org(org: Org, desired: DesiredState | None) -> AuditReport:
-    """Read the org, look up the run-as users of apps with client credentials on, judge."""
+def audit_org(
+    org: Org, desired: DesiredState | None, usage_window_days: int | None = DEFAULT_USAGE_WINDOW
+) -> AuditReport:
+    """Read the org, look up the run-as users of apps with client credentials on and their
+    client-credentials logins over `usage_window_days` (None: no usage look-up), judge."""
     live = read_live(org)
-    lookups = look_up(org, run_as_to_look_up(live, desired))
+    lookups = look_up(org, run_as_to_look_up(live, desired), usage_window_days)
     return build_audit(desired, live, lookups, org.instance_url)
