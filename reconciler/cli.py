@@ -435,6 +435,23 @@ def validate(desired: Path, fmt: str) -> None:
     click.echo(summary)
 
 
+usage_window_option = click.option(
+    "--usage-window",
+    "usage_window",
+    type=click.IntRange(1, 3650),
+    default=30,
+    show_default=True,
+    metavar="DAYS",
+    help="Look up client-credentials logins (LoginHistory) over the last DAYS days.",
+)
+allow_breaking_option = click.option(
+    "--allow-breaking",
+    is_flag=True,
+    help="Release held changes: also turn client credentials off for apps in use when only "
+    "the baseline or defaults: ask for it.",
+)
+
+
 def _max_changes(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """`N` or `N%`, checked at parse time so a typo is a usage error (exit 1), not a run."""
     if value is None:
@@ -479,6 +496,8 @@ max_changes_option = click.option(
 )
 @max_changes_option
 @evidence_option
+@usage_window_option
+@allow_breaking_option
 @handle_errors
 def plan(
     desired,
@@ -492,6 +511,8 @@ def plan(
     detailed_exitcode,
     max_changes,
     evidence_dir,
+    usage_window,
+    allow_breaking,
 ):
     """Show what apply would change. Read-only."""
     from . import api
@@ -502,7 +523,14 @@ def plan(
         _check_writable(out)
         state = api.load_desired(desired)
         with connect(target, instance_url, timeout=timeout) as org:
-            the_plan, _ = api.make_plan(org, state, apps, exclude)
+            the_plan, _ = api.make_plan(
+                org,
+                state,
+                apps,
+                exclude,
+                usage_window_days=usage_window,
+                allow_breaking=allow_breaking,
+            )
     the_plan.max_changes = max_changes  # the JSON and Markdown views report the valve's verdict
     click.echo(
         _coloured(lambda: api.render(the_plan, fmt), None if fmt == "text" else False), nl=False
@@ -680,6 +708,8 @@ def _finish(command: str, the_plan: Plan, result: ApplyResult, evidence_dir: Pat
 @max_changes_option
 @lock_timeout_option
 @evidence_option
+@usage_window_option
+@allow_breaking_option
 @handle_errors
 @with_signals
 def apply(
@@ -694,6 +724,8 @@ def apply(
     max_changes,
     lock_timeout,
     evidence_dir,
+    usage_window,
+    allow_breaking,
 ):
     """Make the org match the desired state (or apply a saved PLANFILE exactly)."""
     from . import api
@@ -709,6 +741,10 @@ def apply(
         if apps or exclude:
             raise ReconcilerError("--app/--exclude cannot narrow a saved plan; re-run plan instead")
         saved = _load_plan_file(planfile)
+        if allow_breaking and not saved.allow_breaking:
+            raise ReconcilerError(
+                "--allow-breaking cannot widen a saved plan; re-run plan --allow-breaking instead"
+            )
         state = api.load_desired(desired)
         click.echo(
             f"Checking saved plan {planfile} ({len(saved.changes)} field change(s)) against "
@@ -730,9 +766,10 @@ def apply(
             connect(target, instance_url, timeout=timeout) as org,
             _locked("apply", lock_timeout) as lock,
         ):
-            the_plan, live = api.make_plan(org, state, apps, exclude)
+            options = {"usage_window_days": usage_window, "allow_breaking": allow_breaking}
+            the_plan, live = api.make_plan(org, state, apps, exclude, **options)
             if lock(the_plan.org_id):
-                the_plan, live = api.make_plan(org, state, apps, exclude)
+                the_plan, live = api.make_plan(org, state, apps, exclude, **options)
             click.echo(_coloured(lambda: api.render(the_plan, "text")), nl=False)
             if the_plan.errors:
                 raise ReconcilerError("the plan has errors; nothing was written")
@@ -740,6 +777,14 @@ def apply(
                 _record(evidence_dir, "apply", the_plan, {"ok": True, "apps": []})
                 return
             valve(the_plan)
+            breaking = [a.name for a in the_plan.apps if a.breaking and a.changes]
+            if breaking:
+                from .display import printable
+
+                click.echo(
+                    "This apply turns client credentials off for integrations in use: "
+                    + ", ".join(printable(name) for name in breaking)
+                )
             _confirm(auto_approve, "apply")
             result = api.apply(org, the_plan, live, notify=_note, policy=_retry_policy())
     _finish("apply", the_plan, result, evidence_dir)
@@ -812,8 +857,9 @@ def rollback(backup, target, instance_url, timeout, auto_approve, lock_timeout, 
     type=click.Path(path_type=Path),
     help="Write the report to a file (--out and --output are the same).",
 )
+@usage_window_option
 @handle_errors
-def audit(desired, target, instance_url, timeout, fmt, output):
+def audit(desired, target, instance_url, timeout, fmt, output, usage_window):
     """Report the live org's posture against the baseline. Read-only.
 
     Exit 0 when compliant, 3 when violations are found, 1 on error.
@@ -832,7 +878,7 @@ def audit(desired, target, instance_url, timeout, fmt, output):
         for warning in state.warnings if state else []:
             _info(f"Warning: {_shown(str(warning))}")
         with connect(target, instance_url, timeout=timeout) as org:
-            report = audit_org(org, state)
+            report = audit_org(org, state, usage_window)
     text = _coloured(
         lambda: renderers[fmt](report), None if fmt == "text" and not output else False
     )

@@ -25,7 +25,6 @@ from .usage import (
 _ORDER = {spec.path: i for i, spec in enumerate(F.CATALOGUE)}
 #: The two switches of the client credentials flow (eca doc §6): one decision when holding.
 CLIENT_CREDENTIALS = ("settings.client_credentials", "policies.client_credentials")
-HELD_HEADING = "held: would break an integration in use"
 
 
 def select_apps(
