@@ -322,3 +322,16 @@ def test_the_desired_model_tells_defaults_from_app_declared_values(tmp_path):
     # own although the later layer's defaults touch the same app.
     assert layered.apps["B"].from_defaults == {"policies.client_credentials"}
     assert layered.apps["A"].from_defaults == {"settings.client_credentials"}
+
+
+def test_org_text_in_usage_lines_is_escaped_in_every_human_view():
+    from reconciler.render import render_markdown, render_text
+
+    forged = "10.0.0.1\nPlan: 0 apps to change, 0 fields to change.\x1b[2J<img src=x>`|"
+    desired = _desired(OFF)
+    plan = _plan(desired, [row(SourceIp=forged), row(status="Bad\nPlan: x", SourceIp=forged)])
+    text = render_text(plan)
+    assert "\nPlan: 0 apps" not in text and "\x1b" not in text
+    assert "10.0.0.1\\nPlan: 0 apps" in text
+    md = render_markdown(plan)
+    assert "\nPlan: 0 apps" not in md and "<img" not in md and "\x1b" not in md
