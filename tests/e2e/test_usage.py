@@ -361,3 +361,30 @@ def test_an_exception_in_use_is_not_reported_unused(make_org):
     text = run("plan", "-o", org.target, "-d", SHIPPED_DESIRED)
     assert "is unused" not in text.stdout
     assert "  * Billing_Sync: in use: 1 client-credentials login in 30 days" in text.stdout
+
+
+@seeded
+def test_a_saved_plan_keeps_its_allow_breaking_and_evidence_records_usage(
+    make_org, write_yaml, tmp_path
+):
+    org = in_use_org(make_org, failed=0)
+    desired = write_yaml(BASELINE_ONLY)
+    evidence = tmp_path / "evidence"
+    held_file, released_file = tmp_path / "held.json", tmp_path / "released.json"
+    made = run(
+        "plan", "-o", org.target, "-d", desired, "--out", held_file, "--evidence-dir", evidence
+    )
+    assert made.exit_code == 0, made.output
+    [record] = [json.loads(p.read_text()) for p in evidence.glob("*.json")]
+    assert record["usage"][APP]["status"] == "in_use"
+    assert [h["field"] for h in record["held"]] == ["client_credentials", "client_credentials"]
+
+    widened = run("apply", held_file, "-o", org.target, "-d", desired, "--allow-breaking")
+    assert widened.exit_code == 1
+    assert "--allow-breaking cannot widen a saved plan" in widened.stderr
+
+    run("plan", "-o", org.target, "-d", desired, "--out", released_file, "--allow-breaking")
+    assert json.loads(released_file.read_text())["allow_breaking"] is True
+    applied = run("apply", released_file, "-o", org.target, "-d", desired)
+    assert applied.exit_code == 0, applied.output
+    assert org.settings(APP)["isClientCredentialsFlowEnabled"] is False
