@@ -10,8 +10,15 @@ from typing import Any
 from .baseline import findings, selected
 from .controls import DEFAULT_BASELINE
 from .desired_model import BaselineConfig, DesiredState
-from .model import AuditReport, Finding, LiveApp, LiveState, RiskLookups
+from .model import AuditReport, Finding, LiveApp, LiveState, Lookups
 from .risk import assess, client_credentials_on
+from .usage import (
+    grade_usage,
+    unused_exception_findings,
+    unused_exception_note,
+    unused_exceptions,
+    usage_warning,
+)
 
 
 def _config(desired: DesiredState | None) -> BaselineConfig:
@@ -38,11 +45,13 @@ def run_as_to_look_up(live: LiveState, desired: DesiredState | None) -> set[str]
 def build_audit(
     desired: DesiredState | None,
     live: LiveState,
-    lookups: RiskLookups,
+    lookups: Lookups,
     instance_url: str,
 ) -> AuditReport:
-    """Judge what the org holds now. Pure: the live state and the run-as look-ups (for the
-    users `run_as_to_look_up` names) were read beforehand by the caller."""
+    """Judge what the org holds now. Pure: the live state and the look-ups (run-as users named
+    by `run_as_to_look_up`, and their client-credentials logins) were read beforehand by the
+    caller. Usage does not change a finding of ECA-OAUTH-001 (a flow in use is still a
+    violation); it is reported beside it, and an exception it shows unused is reported."""
     config = _config(desired)
     declared: Mapping[str, Any] = desired.apps if desired else {}
     controls = selected(config)
@@ -62,7 +71,22 @@ def build_audit(
         f"{name}: declared in the desired state but not found in the org"
         for name in sorted(set(declared) - set(live.apps))
     ]
-    risks, warnings = assess(targets, lookups)
+    risks, warnings = assess(targets, lookups.run_as)
+    usage = {}
+    unused: dict[str, list[str]] = {}
+    if lookups.usage is not None:
+        on = {n: v for n, (v, _) in targets.items() if client_credentials_on(v)}
+        usage = grade_usage(on, lookups.usage, live.apps.keys())
+        for name, graded in usage.items():
+            wanted = declared.get(name)
+            entries = unused_exceptions(graded, wanted)
+            if entries:
+                unused[name] = [e.control for e in entries]
+                notes += [f"{name}: {unused_exception_note(e.control, graded)}" for e in entries]
+            found += unused_exception_findings(name, graded, wanted, controls)
+        warning = usage_warning(lookups.usage, usage)
+        if warning:
+            warnings.append(warning)
     baseline_file = config.file or (desired.files[0] if desired and desired.files else None)
     return AuditReport(
         org_id=live.org_id,
@@ -76,4 +100,6 @@ def build_audit(
         warnings=warnings,
         baseline_file=baseline_file,
         baseline_line=config.line or 1,
+        usage=usage,
+        unused_exceptions=unused,
     )

@@ -35,6 +35,7 @@ from .cli_options import (
     org_options,
     out_option,
     scope_options,
+    usage_options,
 )
 from .errors import ReconcilerError
 from .org.target import OrgTarget
@@ -43,7 +44,7 @@ from .stopping import STOP, exit_code, handling_signals
 
 if TYPE_CHECKING:
     from .model import Plan
-    from .operations import ApplyOutcome, Hooks
+    from .operations import ApplyOutcome, Hooks, UsagePolicy
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_VIOLATIONS = 0, 1, 2, 3
 CONFIRM = "Do you want to perform these actions? Only 'yes' will be accepted:"
@@ -87,10 +88,6 @@ def _warn(message: str) -> None:
     _info(f"Warning: {_shown(message)}")
 
 
-def _note(message: str) -> None:
-    _info(_shown(message))
-
-
 @contextlib.contextmanager
 def _errors_as(fmt: str) -> Iterator[None]:
     """With `--format json` an error is also a JSON object on stdout (a pipeline parses
@@ -128,6 +125,7 @@ def _hooks(
     from .operations import Hooks
 
     def confirm(plan: Plan) -> bool:
+        click.echo(_show(plan, kind="Breaking", paint=False), nl=False)
         if auto_approve:
             return True
         if not sys.stdin.isatty():
@@ -143,7 +141,7 @@ def _hooks(
     return Hooks(
         show=show or (lambda plan: click.echo(_show(plan), nl=False)),
         confirm=confirm,
-        notify=_note,
+        notify=lambda message: _info(_shown(message)),
         warn=_warn,
         opened=terminal.attach_progress,
     )
@@ -206,6 +204,7 @@ def validate(desired: Paths, fmt: str) -> None:
 @detailed_exitcode_option
 @max_changes_option
 @evidence_option
+@usage_options()
 @handle_errors
 def plan(
     desired: Paths,
@@ -217,13 +216,13 @@ def plan(
     detailed_exitcode: bool,
     max_changes: str | None,
     evidence_dir: Path | None,
+    usage: UsagePolicy,
 ) -> None:
     """Show what apply would change. Read-only."""
     from . import operations as ops
 
-    request = ops.PlanRequest(
-        desired, org, ops.Scope(apps, exclude), ops.Safety(max_changes), out, evidence_dir
-    )
+    scope, safety = ops.Scope(apps, exclude), ops.Safety(max_changes)
+    request = ops.PlanRequest(desired, org, scope, safety, out, evidence_dir, usage)
     with _errors_as(fmt):
         outcome = ops.plan(request, _hooks())
     the_plan = outcome.plan
@@ -248,6 +247,7 @@ def plan(
 @max_changes_option
 @lock_timeout_option
 @evidence_option
+@usage_options()
 @handle_errors
 def apply(
     planfile: Path | None,
@@ -259,6 +259,7 @@ def apply(
     max_changes: str | None,
     lock_timeout: float,
     evidence_dir: Path | None,
+    usage: UsagePolicy,
 ) -> None:
     """Make the org match the desired state (or apply a saved PLANFILE exactly)."""
     from . import operations as ops
@@ -271,7 +272,7 @@ def apply(
         )
     safety = ops.Safety(max_changes, lock_timeout)
     scope = ops.Scope(apps, exclude)
-    request = ops.ApplyRequest(desired, org, scope, safety, planfile, evidence_dir)
+    request = ops.ApplyRequest(desired, org, scope, safety, planfile, evidence_dir, usage=usage)
     with handling_signals(STOP):
         outcome = ops.apply(request, _hooks(auto_approve, "apply"))
     _finish(outcome, "Apply")
@@ -308,8 +309,9 @@ def rollback(
 @org_options
 @format_option(["text", "json", "sarif"])
 @out_option("Write the report to a file")
+@usage_options(allow_breaking=False)
 @handle_errors
-def audit(desired: Paths, org: OrgTarget, fmt: str, out: Path | None) -> None:
+def audit(desired: Paths, org: OrgTarget, fmt: str, out: Path | None, usage: UsagePolicy) -> None:
     """Report the live org's posture against the baseline. Read-only.
 
     Exit 0 when compliant, 3 when violations are found, 1 on error.
@@ -323,7 +325,7 @@ def audit(desired: Paths, org: OrgTarget, fmt: str, out: Path | None) -> None:
         if not desired and Path("desired").exists():
             desired = (Path("desired"),)
             _info("Using the desired state in desired/ (pass -d to choose another).")
-        report = audit_org(org, desired or None, _hooks())
+        report = audit_org(org, desired or None, _hooks(), usage.window_days)
     text = _show(report, fmt, None if fmt == "text" and not out else False)
     if out:
         write_atomic(out, text)

@@ -273,3 +273,36 @@ def emulator_options(func: Callable[..., Any]) -> Callable[..., Any]:
         show_default=True,
         help="Org state file; created with the demo org if missing.",
     )(func)
+
+
+def usage_options(allow_breaking: bool = True) -> Callable[..., Any]:
+    """--usage-window (and --allow-breaking), handed to the command as one
+    `usage: operations.UsagePolicy`."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from .operations import UsagePolicy  # at run time: --help never loads it
+
+            breaking = kwargs.pop("allow_breaking", False)
+            usage = UsagePolicy(kwargs.pop("usage_window"), breaking)
+            return func(*args, usage=usage, **kwargs)
+
+        if allow_breaking:
+            wrapper = click.option(
+                "--allow-breaking",
+                is_flag=True,
+                help="Release held changes: also turn client credentials off for apps in use "
+                "when only the baseline or defaults: ask for it.",
+            )(wrapper)
+        return click.option(
+            "--usage-window",
+            "usage_window",
+            type=click.IntRange(1, 3650),
+            default=30,
+            show_default=True,
+            metavar="DAYS",
+            help="Look up client-credentials logins (LoginHistory) over the last DAYS days.",
+        )(wrapper)
+
+    return decorate

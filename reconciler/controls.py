@@ -185,5 +185,31 @@ CONTROLS: tuple[Control, ...] = (
     ),
 )
 
+#: Judged from usage evidence (usage.py), not from field values: it has no requirements, so
+#: the value engine (baseline.py) never reports it; planning and audit add its findings.
+UNUSED_EXCEPTION = "ECA-OAUTH-007"
+CONTROLS += (
+    Control(
+        id=UNUSED_EXCEPTION,
+        title="Exception for client credentials not used in the window",
+        severity="low",
+        cvss="0.1-3.9 (project estimate)",
+        security_severity=2.0,
+        rationale=(
+            "An exception to ECA-OAUTH-001 is justified by an integration that needs the client "
+            "credentials flow. When LoginHistory shows no successful client-credentials login "
+            "of the app in the usage window (--usage-window, default 30 days), that "
+            "justification no longer holds: the flow stays on, and its secret stays usable, "
+            "for nobody."
+        ),
+        remediation=(
+            "Confirm with the exception's owner that the integration is gone, then remove the "
+            "exception and turn client credentials off; or renew the exception with a new "
+            "justification if the integration runs less often than the window."
+        ),
+        source="This project (issue 15); LoginHistory facts from the ECA reference §14",
+    ),
+)
+
 BY_ID: dict[str, Control] = {c.id: c for c in CONTROLS}
 DEFAULT_BASELINE: tuple[str, ...] = ("ECA-OAUTH-001",)

@@ -57,6 +57,11 @@ class DesiredApp:
     #: field path -> file it came from, where that is not `file` (an overlay layer, `-d` given
     #: more than once, set it); `where()` pairs it with the line.
     path_files: dict[str, str] = field(default_factory=dict)
+    #: Field paths whose value came from a `defaults:` block, not from the app's own keys (after
+    #: overlays: a default never replaces an app's own value). A blanket default was written
+    #: without knowing which apps are in use, so planning holds a default that would break an
+    #: integration in use, as it holds a baseline remedy (planning.hold_breaking).
+    from_defaults: set[str] = field(default_factory=set)
 
     def where(self, path: str) -> tuple[str, int]:
         """(file, line) that declared `path`: errors and SARIF must point at the layer that won."""

@@ -478,6 +478,8 @@ def _merge_layers(layers: list[_Layer]) -> tuple[dict[str, DesiredApp], Baseline
             else:
                 _overlay_app(apps[name], own[name], app, defaulted)
         baseline_keys.update(layer.baseline)
+    for name, app in apps.items():
+        app.from_defaults = {path for path, is_own in own[name].items() if not is_own}
     if not any(layer.baseline_at for layer in layers):
         return apps, None
     # Where the baseline "is" (SARIF points there): the layer that chose the controls, else the

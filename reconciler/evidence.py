@@ -64,6 +64,9 @@ def write_evidence(directory: Path, command: str, plan: Plan, result: dict[str, 
         "exceptions_in_force": [
             {"app": app, "control": control, **json.loads(e)} for app, control, e in exceptions
         ],
+        # Usage evidence (issue 15): what the decision to disable or hold rested on.
+        "usage": {a.name: a.usage.to_dict() for a in plan.apps if a.usage is not None},
+        "held": [h.to_dict() for h in plan.held],
         "plan": plan_document(plan),
         "result": result,
     }

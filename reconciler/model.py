@@ -186,6 +186,14 @@ class AppPlan:
     findings: list[Finding] = field(default_factory=list)
     #: Set where client credentials stay or become enabled.
     risk: RiskContext | None = None
+    #: Client-credentials logins in the usage window: set for every app whose client
+    #: credentials are on in the org (either side), when a usage look-up was made.
+    usage: Usage | None = None
+    #: True when a planned change turns client credentials off while the app is in use: the
+    #: YAML declared it for this app, or `--allow-breaking` released it (views mark it).
+    breaking: bool = False
+    #: Exceptions (control ids) whose app had no client-credentials login in the window.
+    unused_exceptions: list[str] = field(default_factory=list)
 
     def changes_on(self, side: F.Side) -> list[FieldChange]:
         return [c for c in self.changes if c.side == side]
@@ -229,6 +237,13 @@ class Plan:
     org_app_count: int | None = None
     #: The desired state's `exception_warning_days`: views flag exceptions expiring sooner.
     exception_warning_days: int | None = None
+    #: Changes kept out of `changes` because they would break an integration in use
+    #: (planning.hold_breaking); `--allow-breaking` releases them into `changes`.
+    held: list[HeldChange] = field(default_factory=list)
+    #: The run's `--allow-breaking` and `--usage-window` (None: no usage look-up): `apply
+    #: PLANFILE` re-plans with the same.
+    allow_breaking: bool = False
+    usage_window_days: int | None = None
 
     def app(self, name: str) -> AppPlan | None:
         return next((a for a in self.apps if a.name == name), None)
@@ -246,6 +261,8 @@ class Plan:
                 {(f.app, f.control) for a in self.apps for f in a.findings if f.accepted}
             ),
             "high_risk_apps": sum(1 for a in self.apps if a.risk and a.risk.level == "high"),
+            "held_changes": len(self.held),
+            "breaking_apps": sum(1 for a in self.apps if a.breaking and a.changes),
         }
 
 
@@ -258,6 +275,9 @@ class LiveState:
     #: Every ExternalClientApplication the org listed, whatever `only` kept (safety.py).
     app_count: int | None = None
 
+
+#: `--usage-window` default: days of LoginHistory the usage look-up reads.
+DEFAULT_USAGE_WINDOW = 30
 
 #: The three run-as look-up queries, by the object each asks (risk_lookup.py sends them).
 USER, PERMISSION_SET, ASSIGNMENT = "User", "PermissionSet", "PermissionSetAssignment"
@@ -305,6 +325,10 @@ class AuditReport:
     #: Where unlisted apps' findings are located in SARIF: the file that sets the baseline.
     baseline_file: str | None = None
     baseline_line: int = 0
+    #: App -> its client-credentials usage, for apps with client credentials on (either side).
+    usage: dict[str, Usage] = field(default_factory=dict)
+    #: App -> exceptions (control ids) not used in the usage window.
+    unused_exceptions: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def violations(self) -> list[Finding]:
@@ -319,3 +343,101 @@ class AuditReport:
 #: could not be graded) ranks right after "high": an app nobody could grade deserves a look
 #: before the ones known to be only medium. Views treat a level missing here as the last.
 LEVEL_ORDER: dict[str, int] = {"high": 0, "unknown": 1, "medium": 2, "low": 3}
+
+
+# --- usage evidence (issue 15): who still uses client credentials ------------------------
+
+#: The usage look-up's query, by the object it asks (usage_lookup.py sends it).
+LOGIN_HISTORY = "LoginHistory"
+#: Usage statuses. `unknown`: the org would not say (refused query, no run-as user, ...).
+IN_USE, UNUSED, UNKNOWN_USAGE = "in_use", "unused", "unknown"
+
+
+@dataclass(frozen=True)
+class UsageSource:
+    """One source address of client-credentials logins, successful and failed counted apart."""
+
+    ip: str
+    logins: int
+    failed_logins: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ip": self.ip, "logins": self.logins, "failed_logins": self.failed_logins}
+
+
+@dataclass
+class Usage:
+    """How often an app's client credentials flow was used in the window (usage.py grades it).
+
+    `logins`/`failed_logins`/`last_login` are None when unknown; `last_login` is the last
+    successful login, ISO-8601 UTC (`...Z`). `attributed_by` says how logins were tied to the
+    app: by LoginHistory.Application, or through its run-as user alone; None when none were."""
+
+    status: str  # in_use | unused | unknown
+    window_days: int
+    logins: int | None = None
+    failed_logins: int | None = None
+    last_login: str | None = None
+    sources: list[UsageSource] = field(default_factory=list)
+    attributed_by: str | None = None  # "application" | "run_as_user" | None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Exactly the shape issue 15 gives for `"usage"` in JSON plans and audits."""
+        return {
+            "status": self.status,
+            "window_days": self.window_days,
+            "logins": self.logins,
+            "failed_logins": self.failed_logins,
+            "last_login": self.last_login,
+            "sources": [s.to_dict() for s in self.sources],
+            "attributed_by": self.attributed_by,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class UsageLookup:
+    """The raw answer of the usage look-up (usage_lookup.py), graded by usage.py.
+
+    `rows` are the LoginHistory aggregate records as the org returned them (None: the query
+    was not answered; `failure` says why). `user_ids` maps each run-as username found by the
+    User query (lower case) to its Id: the query asked only about those users."""
+
+    window_days: int
+    since: str  # ISO-8601 UTC: the window's start, as sent in the query
+    now: str  # ISO-8601 UTC: when the window ends (the run's time)
+    rows: list[dict[str, Any]] | None = None
+    user_ids: dict[str, str] = field(default_factory=dict)
+    failure: LookupFailure | None = None
+
+
+@dataclass
+class Lookups:
+    """Everything the look-up stage read for planning and audit, handed in whole."""
+
+    run_as: RiskLookups = field(default_factory=RiskLookups)
+    #: None: no usage look-up was made (offline callers, or usage turned off).
+    usage: UsageLookup | None = None
+
+
+@dataclass(frozen=True)
+class HeldChange:
+    """A change kept out of the plan: it would turn client credentials off for an app in use
+    while only the baseline or `defaults:` asked for it (planning.hold_breaking)."""
+
+    change: FieldChange
+    reason: str
+    usage: Usage
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.change
+        return {
+            "app": c.app,
+            "component": c.side,
+            "field": c.field,
+            "before": c.before,
+            "after": c.after,
+            "control": c.control,
+            "reason": self.reason,
+        }

@@ -35,7 +35,7 @@ from .fileio import write_atomic
 from .live_state import read_live
 from .locking import LockHeld, org_lock
 from .lookups import look_up
-from .model import AuditReport, LiveState, Plan
+from .model import DEFAULT_USAGE_WINDOW, AuditReport, LiveState, Plan
 from .org.interface import Org
 from .org.target import OrgTarget
 from .planning import build_plan, select_apps
@@ -100,6 +100,16 @@ class Hooks:
 
 
 @dataclass(frozen=True)
+class UsagePolicy:
+    """How much login evidence the plan weighs, and whether it may break what is in use."""
+
+    #: Days of LoginHistory to read (None: no usage look-up; nothing is held).
+    window_days: int | None = DEFAULT_USAGE_WINDOW
+    #: Release held changes: turn client credentials off even for apps in use.
+    allow_breaking: bool = False
+
+
+@dataclass(frozen=True)
 class PlanRequest:
     desired: DesiredPaths
     org: OrgLike
@@ -108,6 +118,7 @@ class PlanRequest:
     #: Save the plan here for `apply PLANFILE`.
     out: Path | None = None
     evidence_dir: Path | None = None
+    usage: UsagePolicy = UsagePolicy()
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,7 @@ class ApplyRequest:
     backup_dir: Path | None = None
     #: Set it (e.g. from a signal handler) to stop after the call in flight; a report follows.
     stop: StopRequest = field(default=STOP)
+    usage: UsagePolicy = UsagePolicy()
 
 
 @dataclass(frozen=True)
@@ -184,20 +196,26 @@ def opened(org: OrgLike, hooks: Hooks | None = None) -> Iterator[Org]:
 
 
 def make_plan(
-    org: Org, desired: DesiredState, only: Collection[str] = (), exclude: Collection[str] = ()
+    org: Org,
+    desired: DesiredState,
+    only: Collection[str] = (),
+    exclude: Collection[str] = (),
+    usage: UsagePolicy = UsagePolicy(),
 ) -> tuple[Plan, LiveState]:
     """Read the declared apps from the org and diff them. Read-only: no write API is called.
 
-    I/O first (live state, then one run-as lookup for every user the plan could need), then
-    pure planning: the plan, risk included, is complete when build_plan returns."""
+    I/O first (live state, then one look-up round for every run-as user the plan could need
+    and their client-credentials logins), then pure planning: the plan, risk and usage
+    included, is complete when build_plan returns. Changes that would break an integration in
+    use are held unless `usage.allow_breaking`."""
     selected_apps = select_apps(desired, only, exclude)
     names = [app.name for app in selected_apps]
     # Unlisted apps matter to the baseline unless ignored (or the run is narrowed by --app).
     wants_all = desired.baseline.unlisted != "ignore" and not only
     live = read_live(org, only=None if wants_all else names)
     declared = {app.name: app.values for app in selected_apps}
-    lookups = look_up(org, run_as_candidates(live.apps, declared))
-    plan = build_plan(desired, live, org.instance_url, only, exclude, lookups)
+    lookups = look_up(org, run_as_candidates(live.apps, declared), usage.window_days)
+    plan = build_plan(desired, live, org.instance_url, only, exclude, lookups, usage.allow_breaking)
     return plan, live
 
 
@@ -352,7 +370,9 @@ def plan(request: PlanRequest, hooks: Hooks = Hooks()) -> PlanOutcome:
     _refuse_directory(request.out)
     desired = load_desired(request.desired)
     with opened(request.org, hooks) as org:
-        the_plan, _ = make_plan(org, desired, request.scope.apps, request.scope.exclude)
+        the_plan, _ = make_plan(
+            org, desired, request.scope.apps, request.scope.exclude, request.usage
+        )
     check = assess(the_plan, request.safety.max_changes)
     saved = planfile.write(the_plan, request.out, check) if request.out else None
     outcome = "errors" if the_plan.errors else ("changes" if the_plan.changes else "no changes")
@@ -367,6 +387,14 @@ def apply(request: ApplyRequest, hooks: Hooks = Hooks()) -> ApplyOutcome:
     if request.plan_file is not None and (request.scope.apps or request.scope.exclude):
         raise ReconcilerError("--app/--exclude cannot narrow a saved plan; re-run plan instead")
     saved = planfile.read(request.plan_file) if request.plan_file is not None else None
+    usage = request.usage
+    if saved is not None:
+        if usage.allow_breaking and not saved.allow_breaking:
+            raise ReconcilerError(
+                "--allow-breaking cannot widen a saved plan; re-run plan --allow-breaking instead"
+            )
+        # The saved plan says how it weighed usage; the re-plan must weigh it the same way.
+        usage = UsagePolicy(saved.usage_window_days, saved.allow_breaking)
     desired = load_desired(request.desired)
     if saved is not None:
         differences = planfile.desired_differences(saved, desired)
@@ -380,7 +408,7 @@ def apply(request: ApplyRequest, hooks: Hooks = Hooks()) -> ApplyOutcome:
     with opened(request.org, hooks) as org, contextlib.ExitStack() as stack:
 
         def fresh() -> tuple[Plan, LiveState]:
-            made = make_plan(org, desired, *scope)
+            made = make_plan(org, desired, *scope, usage)
             if saved is not None:
                 differences = planfile.check(saved, made[0], desired)
                 if differences:
@@ -431,20 +459,28 @@ def rollback(request: RollbackRequest, hooks: Hooks = Hooks()) -> ApplyOutcome:
         return _write(org, "rollback", the_plan, live, request, hooks)
 
 
-def audit(org: OrgLike, desired: DesiredPaths | None = None, hooks: Hooks = Hooks()) -> AuditReport:
+def audit(
+    org: OrgLike,
+    desired: DesiredPaths | None = None,
+    hooks: Hooks = Hooks(),
+    usage_window_days: int | None = DEFAULT_USAGE_WINDOW,
+) -> AuditReport:
     """Read-only: the live org judged against the baseline (the desired state's, else the
     default one); desired-state warnings go to `hooks.warn` before the org is read."""
     state = load_desired(desired) if desired else None
     for warning in state.warnings if state else []:
         hooks.warn(str(warning))
     with opened(org, hooks) as open_org_:
-        return audit_org(open_org_, state)
+        return audit_org(open_org_, state, usage_window_days)
 
 
-def audit_org(org: Org, desired: DesiredState | None) -> AuditReport:
-    """Read the org, look up the run-as users of apps with client credentials on, judge."""
+def audit_org(
+    org: Org, desired: DesiredState | None, usage_window_days: int | None = DEFAULT_USAGE_WINDOW
+) -> AuditReport:
+    """Read the org, look up the run-as users of apps with client credentials on and their
+    client-credentials logins over `usage_window_days` (None: no usage look-up), judge."""
     live = read_live(org)
-    lookups = look_up(org, run_as_to_look_up(live, desired))
+    lookups = look_up(org, run_as_to_look_up(live, desired), usage_window_days)
     return build_audit(desired, live, lookups, org.instance_url)
 
 

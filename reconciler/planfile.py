@@ -72,9 +72,14 @@ def plan_document(plan: Plan, safety: SafetyCheck | None = None) -> dict[str, An
                 "after": c.after,
                 "enables_flow": c.enables_flow,
                 "control": c.control,
+                "breaking": _breaking(plan, c),
             }
             for c in plan.changes
         ],
+        # Changes kept out of `changes`: they would break an integration in use (issue 15).
+        "held": [h.to_dict() for h in plan.held],
+        "allow_breaking": plan.allow_breaking,
+        "usage_window_days": plan.usage_window_days,
         "apps": [
             {
                 "name": a.name,
@@ -85,6 +90,9 @@ def plan_document(plan: Plan, safety: SafetyCheck | None = None) -> dict[str, An
                 "listed": a.listed,
                 "risk": None if a.risk is None else asdict(a.risk),
                 "findings": [asdict(f) for f in a.findings],
+                "usage": None if a.usage is None else a.usage.to_dict(),
+                "breaking": a.breaking,
+                "unused_exceptions": a.unused_exceptions,
             }
             for a in plan.apps
         ],
@@ -94,6 +102,17 @@ def plan_document(plan: Plan, safety: SafetyCheck | None = None) -> dict[str, An
         # What the safety valve says (safety.py); informational, never read back.
         "safety": (safety or assess(plan)).to_dict(),
     }
+
+
+def _breaking(plan: Plan, change: FieldChange) -> bool:
+    """A planned change that turns client credentials off for an app in use."""
+    app = plan.app(change.app)
+    return bool(
+        app is not None
+        and app.breaking
+        and change.path.endswith(".client_credentials")
+        and change.after is False
+    )
 
 
 def dumps(plan: Plan, safety: SafetyCheck | None = None) -> str:
@@ -266,10 +285,28 @@ def plan_from_document(doc: Any, source: str) -> Plan:
             desired_file_digests=dict(digests),
             scope_apps=_strings(scope["apps"], "scope.apps"),
             scope_exclude=_strings(scope["exclude"], "scope.exclude"),
+            allow_breaking=_flag(doc.get("allow_breaking", False), "allow_breaking"),
+            usage_window_days=_window(doc.get("usage_window_days", 30)),
         )
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         detail = f"missing key {_name(exc.args[0])}" if isinstance(exc, KeyError) else str(exc)
         raise PlanFileError(f"{source}: malformed plan file ({detail})") from None
+
+
+def _flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{what} must be true or false")
+    return value
+
+
+def _window(value: Any) -> int | None:
+    """`usage_window_days` of a plan file: the re-plan uses it (None: usage not looked up). A
+    file made before usage evidence existed has none: the default window applies."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3650:
+        raise TypeError("usage_window_days must be a number of days or null")
+    return value
 
 
 def read(path: Path) -> Plan:

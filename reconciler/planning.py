@@ -12,10 +12,19 @@ from .controls import BY_ID, Control
 from .desired_model import DesiredApp, DesiredState
 from .diffing import changed_paths
 from .errors import ReconcilerError
-from .model import AppPlan, FieldChange, LiveApp, LiveState, Plan, RiskLookups
-from .risk import after_values, assess
+from .model import IN_USE, AppPlan, FieldChange, HeldChange, LiveApp, LiveState, Lookups, Plan
+from .risk import after_values, assess, client_credentials_on
+from .usage import (
+    grade_usage,
+    unused_exception_findings,
+    unused_exception_note,
+    unused_exceptions,
+    usage_warning,
+)
 
 _ORDER = {spec.path: i for i, spec in enumerate(F.CATALOGUE)}
+#: The two switches of the client credentials flow (eca doc §6): one decision when holding.
+CLIENT_CREDENTIALS = ("settings.client_credentials", "policies.client_credentials")
 
 
 def select_apps(
@@ -111,6 +120,47 @@ def _check_feasible(plan: AppPlan, after: dict[str, Any]) -> None:
         )
 
 
+def turns_client_credentials_off(change: FieldChange) -> bool:
+    return change.path in CLIENT_CREDENTIALS and change.after is False and change.before is True
+
+
+def declared_by_app(wanted: DesiredApp, change: FieldChange) -> bool:
+    """True when the app's own YAML wrote the planned value down (not the baseline's remedy,
+    not a `defaults:` block written without knowing which apps are in use)."""
+    return (
+        change.control is None
+        and change.path in wanted.values
+        and change.path not in wanted.from_defaults
+    )
+
+
+def hold_breaking(plan: AppPlan, wanted: DesiredApp, allow_breaking: bool) -> list[HeldChange]:
+    """Keep out of the plan what would turn client credentials off for an app in use when
+    nobody decided so for that app; returns the held changes (removed from `plan.changes`).
+
+    Both switches are one decision: if the app declares either side off itself, both planned
+    changes go ahead, marked breaking; else both are held. `allow_breaking` releases held
+    changes (marked breaking too). Apps whose usage is unused or unknown plan as before:
+    `unknown` does not hold, since a refused LoginHistory query would otherwise silently stop
+    the baseline from ever being enforced in an org that does not grant that permission; the
+    plan says the usage is unknown next to the change instead."""
+    usage = plan.usage
+    off = [c for c in plan.changes if turns_client_credentials_off(c)]
+    if not off or usage is None or usage.status != IN_USE:
+        return []
+    if allow_breaking or any(declared_by_app(wanted, c) for c in off):
+        plan.breaking = True
+        return []
+    asked = sorted({f"baseline {c.control}" if c.control else "`defaults:`" for c in off})
+    reason = (
+        f"{usage.logins} successful client-credentials login(s) in {usage.window_days} days; "
+        f"only {' and '.join(asked)} asked to turn the flow off. Declare client_credentials: "
+        "false for this app, or pass --allow-breaking, to apply it"
+    )
+    plan.changes = [c for c in plan.changes if c not in off]
+    return [HeldChange(c, reason, usage) for c in off]
+
+
 def unlisted_apps(
     desired: DesiredState,
     live: LiveState,
@@ -136,15 +186,18 @@ def build_plan(
     instance_url: str,
     only: Collection[str] = (),
     exclude: Collection[str] = (),
-    lookups: RiskLookups | None = None,
+    lookups: Lookups | None = None,
+    allow_breaking: bool = False,
 ) -> Plan:
-    """The whole plan, risk included: `lookups` is the run-as lookup the caller made beforehand
-    (risk.run_as_candidates names whom to look up), so grading here stays pure. Apps whose
-    client credentials flow stays or becomes enabled get a RiskContext, and a refused lookup
-    adds a warning. None means no lookup was made (offline callers): no risk is graded."""
+    """The whole plan, risk and usage included: `lookups` is what the look-up stage read
+    beforehand (lookups.look_up, for the users risk.run_as_candidates names), so grading here
+    stays pure. Apps whose client credentials flow stays or becomes enabled get a RiskContext;
+    apps with it on in the org get a Usage, and changes that would break an integration in use
+    are held (`hold_breaking`; `allow_breaking` releases them). A refused look-up adds a
+    warning. None means no look-up was made (offline callers): no risk or usage is graded."""
     controls = selected(desired.baseline)
-    apps = [
-        plan_app(app, live.apps.get(app.name), controls)
+    pairs = [
+        (app, plan_app(app, live.apps.get(app.name), controls))
         for app in select_apps(desired, only, exclude)
     ]
     for app in unlisted_apps(desired, live, only, exclude):
@@ -158,15 +211,20 @@ def build_plan(
                 continue
         elif not planned.changes and not planned.findings:
             continue
-        apps.append(planned)
+        pairs.append((app, planned))
+    apps = [p for _, p in pairs]
     risk_warnings: list[str] = []
+    held: list[HeldChange] = []
+    if lookups is not None and lookups.usage is not None:
+        held, risk_warnings = _judge_usage(pairs, live, lookups, controls, allow_breaking)
     if lookups is not None:
         targets = {
             p.name: (after_values(live.apps.get(p.name), p.changes), live.apps.get(p.name))
             for p in apps
             if not p.errors
         }
-        risks, risk_warnings = assess(targets, lookups)
+        risks, warnings = assess(targets, lookups.run_as)
+        risk_warnings = warnings + risk_warnings
         for p in apps:
             p.risk = risks.get(p.name)
     return Plan(
@@ -183,4 +241,42 @@ def build_plan(
         scope_exclude=sorted(exclude),
         org_app_count=live.app_count,
         exception_warning_days=desired.baseline.exception_warning_days,
+        held=held,
+        allow_breaking=allow_breaking,
+        usage_window_days=lookups.usage.window_days if lookups and lookups.usage else None,
     )
+
+
+def _judge_usage(
+    pairs: list[tuple[DesiredApp, AppPlan]],
+    live: LiveState,
+    lookups: Lookups,
+    controls: Sequence[Control],
+    allow_breaking: bool,
+) -> tuple[list[HeldChange], list[str]]:
+    """Usage of every planned app with client credentials on in the org (either side), the
+    changes it holds, and the exceptions it shows unused; returns (held, warnings)."""
+    assert lookups.usage is not None
+    on = {
+        p.name: live.apps[p.name].values()
+        for _, p in pairs
+        if p.name in live.apps and client_credentials_on(live.apps[p.name].values())
+    }
+    usages = grade_usage(on, lookups.usage, live.apps.keys())
+    held: list[HeldChange] = []
+    for wanted, p in pairs:
+        p.usage = usages.get(p.name)
+        if p.usage is None:
+            continue
+        kept = hold_breaking(p, wanted, allow_breaking)
+        declared = wanted if wanted.listed else None
+        if kept:
+            held += kept
+            after = after_values(live.apps.get(p.name), p.changes)
+            p.findings = findings(p.name, after, controls, declared)
+        unused = unused_exceptions(p.usage, declared)
+        p.unused_exceptions = [e.control for e in unused]
+        p.notes += [unused_exception_note(e.control, p.usage) for e in unused]
+        p.findings += unused_exception_findings(p.name, p.usage, declared, controls)
+    warning = usage_warning(lookups.usage, usages)
+    return held, [warning] if warning else []

@@ -18,7 +18,7 @@ either answer gives the same result when both queries work.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -66,12 +66,21 @@ def _query(
         return None
 
 
-def lookup_run_as(org: Org, usernames: Iterable[str | None]) -> RiskLookups:
+def lookup_run_as(
+    org: Org,
+    usernames: Iterable[str | None],
+    alongside: Callable[[list[dict[str, Any]]], object] | None = None,
+) -> RiskLookups:
     """Three queries for all run-as users together, whatever the number of apps.
 
     A failed User query leaves every username unknown (the other two need its Ids, so they are
     not sent). A failed PermissionSet or PermissionSetAssignment query leaves the users it
     concerns partly known; the other query's answer is still used.
+
+    `alongside(user_rows)`, when given, runs in the same round as those two queries (same
+    thread pool), once the User query has found at least one user: the usage look-up
+    (lookups.py) needs only the users' Ids too, so it costs no extra round trip. Its result is
+    the caller's business (it keeps it); it is not called when no user was found.
     """
     names = frozenset(u for u in usernames if u)
     result = RiskLookups(requested=names)
@@ -96,7 +105,8 @@ def lookup_run_as(org: Org, usernames: Iterable[str | None]) -> RiskLookups:
     # Each records its own failure; they are merged in a fixed order afterwards.
     profile_failures: list[LookupFailure] = []
     assignment_failures: list[LookupFailure] = []
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        beside = pool.submit(alongside, users) if alongside is not None else None
         asked_profiles = (
             pool.submit(
                 _query,
@@ -118,6 +128,8 @@ def lookup_run_as(org: Org, usernames: Iterable[str | None]) -> RiskLookups:
             assignment_failures,
         )
         profile_sets = asked_profiles.result() if asked_profiles is not None else []
+        if beside is not None:
+            beside.result()  # re-raises what stops the run (see _FATAL)
     failures.extend(profile_failures + assignment_failures)
     by_failed = {f.query: f for f in failures}
     by_profile = {row["ProfileId"]: row for row in profile_sets or []}

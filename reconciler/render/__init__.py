@@ -23,6 +23,7 @@ VIEWS: dict[tuple[str, str], str] = {
     ("ApplyResult", "text"): "apply_view:render_apply_text",
     ("ApplyResult", "json"): "apply_view:render_apply_json",
     ("Rollback", "text"): "apply_view:render_rollback_text",
+    ("Breaking", "text"): "apply_view:render_breaking_notice",
     ("DesiredState", "text"): "validate_view:render_validate_text",
     ("DesiredState", "json"): "validate_view:render_validate_json",
     ("DesiredState", "github"): "validate_view:render_validate_github",

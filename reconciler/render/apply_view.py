@@ -64,3 +64,12 @@ def rollback_violations(plan: Plan) -> list[str]:
             title = BY_ID[f.control].title if f.control in BY_ID else ""
             out.append(f"{f.app}: {f.path} -> {show(f.value)} violates {f.control} ({title})")
     return out
+
+
+def render_breaking_notice(plan: Plan) -> str:
+    """Said before the apply prompt: the apps whose integrations this apply will break."""
+    breaking = [a.name for a in plan.apps if a.breaking and a.changes]
+    if not breaking:
+        return ""
+    names = ", ".join(printable(name) for name in breaking)
+    return f"This apply turns client credentials off for integrations in use: {names}\n"

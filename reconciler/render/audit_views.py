@@ -12,7 +12,7 @@ from .. import __version__
 from ..controls import BY_ID
 from ..display import plural, printable, show
 from ..model import LEVEL_ORDER, AuditReport
-from .text_view import describe_exceptions, describe_risk
+from .text_view import describe_exceptions, describe_risk, describe_usage
 
 
 def render_audit_text(report: AuditReport) -> str:
@@ -33,6 +33,10 @@ def render_audit_text(report: AuditReport) -> str:
             key=lambda i: (LEVEL_ORDER.get(i[1].level, len(LEVEL_ORDER)), i[0]),
         ):
             out += describe_risk(name, risk)
+        out.append("")
+    if report.usage:
+        out.append("Client-credentials usage (LoginHistory):")
+        out += describe_usage(sorted(report.usage.items()), report.created_at)
         out.append("")
     if violations:
         out.append("Violations:")
@@ -75,6 +79,12 @@ def render_audit_json(report: AuditReport) -> str:
         "apps_checked": report.apps_checked,
         "findings": [asdict(f) | {"accepted": f.accepted} for f in report.findings],
         "risks": {name: asdict(r) for name, r in report.risks.items()},
+        "apps": [
+            {"name": name, "usage": report.usage[name].to_dict() if name in report.usage else None}
+            for name in report.apps_checked
+        ],
+        "usage": {name: u.to_dict() for name, u in sorted(report.usage.items())},
+        "unused_exceptions": report.unused_exceptions,
         "notes": report.notes,
         "warnings": report.warnings,
         "summary": {

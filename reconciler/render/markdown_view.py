@@ -25,7 +25,7 @@ from ..controls import BY_ID
 from ..display import factor_parts, plural, printable, show
 from ..model import LEVEL_ORDER, FieldChange, Finding, Plan, RiskContext
 from ..safety import SafetyCheck, assess
-from .text_view import risk_order, summary_line
+from .text_view import HELD_HEADING, risk_order, summary_line, usage_lines
 
 #: Characters that Markdown or HTML interpret inline; as entities they only display.
 _MD_ENTITIES = {c: f"&#{ord(c)};" for c in "&<>`|\\*_[]~"}
@@ -78,6 +78,8 @@ _NAMES_SHOWN = 10
 # dangerous about them more than the context around them. Urgent: a change that enables a
 # flow or touches a high/unknown-risk app, a high/unknown risk, an exception about to expire.
 _ERROR, _URGENT, _CHANGE, _EXCEPTION, _RISK, _VIOLATION, _UNLISTED_VIOLATION, _WARNING = range(8)
+#: A usage line that changes no decision (no logins, or unknown): cut first.
+_QUIET = 8
 
 
 @dataclass
@@ -156,6 +158,18 @@ def _summary(plan: Plan) -> list[str]:
     soon_text = f", {len(soon)} expiring within {days} days" if soon and days is not None else ""
     out.append(f"- **Exceptions in force:** {s['exceptions_in_force']}{soon_text}")
     out.append(f"- **Baseline violations left in place:** {s['violations']}")
+    breaking = sorted(a.name for a in plan.apps if a.breaking and a.changes)
+    if breaking:
+        out.append(
+            f"- **Breaks an integration in use** (client credentials turned off): "
+            f"{len(breaking)}: {_names(breaking)}"
+        )
+    if plan.held:
+        held = sorted({h.change.app for h in plan.held})
+        out.append(
+            f"- **Held** (would break an integration in use; `--allow-breaking` releases): "
+            f"{plural(len(plan.held), 'change')}: {_names(held)}"
+        )
     if plan.errors:
         out.append(f"- **Apps with errors:** {s['apps_in_error']} (apply refuses this plan)")
     return out + [""]
@@ -207,6 +221,9 @@ def _risk_section(plan: Plan) -> _Section | None:
 def _control_note(plan: Plan, change: FieldChange) -> str:
     """Which control a change serves: the one that asked for it, else those covering the field."""
     parts = ["**enables a flow**"] if change.enables_flow else []
+    app = plan.app(change.app)
+    if app is not None and app.breaking and change.path.endswith(".client_credentials"):
+        parts.append("**breaks an integration in use**")
     if change.control:
         parts.append(f"baseline {md_code(change.control, table=True)} (not declared)")
     else:
@@ -231,6 +248,54 @@ def _changes_section(plan: Plan) -> _Section:
     if items:
         head += ["| App | Field | Before | After | Control |", "|---|---|---|---|---|"]
     return _Section(head, items, "changed app", ["", "</details>", ""])
+
+
+def _usage_section(plan: Plan) -> _Section | None:
+    """Per app with client credentials on: the usage line, failed logins apart."""
+    used = [a for a in plan.apps if a.usage is not None]
+    if not used:
+        return None
+    items = []
+    for a in used:
+        assert a.usage is not None
+        # Org text (addresses, reasons) goes through md_text: inert Markdown.
+        first, *rest = usage_lines(a.usage, plan.created_at, md_text)
+        text = f"- {md_code(a.name)}: {first}"
+        text += "".join(f"\n   - {line}" for line in rest)
+        if a.usage.status == "in_use" and (a.breaking or a.usage.failed_logins):
+            rank = _URGENT
+        elif a.usage.status == "in_use" or a.usage.failed_logins:
+            rank = _RISK
+        else:
+            rank = _QUIET
+        items.append(_Item(text, rank))
+    head = [
+        "<details open><summary>Client-credentials usage (LoginHistory): "
+        f"{plural(len(used), 'app')}</summary>",
+        "",
+    ]
+    return _Section(head, items, "usage line", ["", "</details>", ""])
+
+
+def _held_section(plan: Plan) -> _Section | None:
+    if not plan.held:
+        return None
+    items = [
+        _Item(
+            f"- {md_code(h.change.app)} {md_code(h.change.path)}: {md_value(h.change.before)} "
+            f"-> {md_value(h.change.after)}"
+            + (f" (baseline {md_code(h.change.control)})" if h.change.control else "")
+            + f": {md_text(h.reason)}",
+            _URGENT,
+        )
+        for h in plan.held
+    ]
+    head = [
+        f"<details open><summary>{md_text(HELD_HEADING)}: {plural(len(items), 'change')} "
+        "(not applied; <code>--allow-breaking</code> releases them)</summary>",
+        "",
+    ]
+    return _Section(head, items, "held change", ["", "</details>", ""])
 
 
 def _exceptions(plan: Plan) -> list[Finding]:
@@ -352,7 +417,9 @@ def render_markdown(
         for s in (
             _errors_section(plan),
             _risk_section(plan),
+            _usage_section(plan),
             _changes_section(plan),
+            _held_section(plan),
             _exceptions_section(plan),
             _violations_section(plan),
             _warnings_section(plan),

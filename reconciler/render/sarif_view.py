@@ -100,6 +100,11 @@ def _result(f: Finding, report: AuditReport, rule_index: dict[str, int]) -> dict
         },
         "properties": {"app": f.app, "field": f.path, "orgId": report.org_id},
     }
+    usage = report.usage.get(f.app)
+    if usage is not None:
+        result["properties"]["usage"] = usage.to_dict()
+        if f.exception and f.control in report.unused_exceptions.get(f.app, []):
+            result["properties"]["exceptionUnused"] = True
     risk = report.risks.get(f.app)
     if risk is not None:
         result["properties"]["risk"] = risk.level

@@ -9,11 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
+from datetime import datetime
 
 from ..display import factor_parts, plural, printable, show
-from ..model import LEVEL_ORDER, AppPlan, Finding, Plan, RiskContext
+from ..model import (
+    IN_USE,
+    LEVEL_ORDER,
+    UNUSED,
+    AppPlan,
+    Finding,
+    HeldChange,
+    Plan,
+    RiskContext,
+    Usage,
+)
 
 ENABLE_MARK = "  # enables an OAuth flow"
+BREAKING_MARK = "  # BREAKS an integration in use"
+HELD_HEADING = "held: would break an integration in use"
+#: Addresses named on a usage line; the JSON view lists them all.
+ADDRESSES_SHOWN = 3
 
 #: paint(role, text) -> text: the colour hook. Roles: update, enable (the `~`/`!` marks), the
 #: risk levels (high, medium, low, unknown) and raises/lowers (risk-factor marks). The view
@@ -36,14 +51,94 @@ def factor_text(factor: str, paint: Paint = plain) -> str:
     return paint(role, mark) + " " + printable(text)
 
 
+def _ago(last: str | None, now: str) -> str | None:
+    """How long before `now` (the plan's or report's time) `last` was, in rough words."""
+    try:
+        then = datetime.fromisoformat(str(last).replace("Z", "+00:00"))
+        seconds = (datetime.fromisoformat(now.replace("Z", "+00:00")) - then).total_seconds()
+    except (TypeError, ValueError):
+        return None
+    if seconds < 3600:
+        return f"{max(0, int(seconds // 60))} min ago"
+    if seconds < 48 * 3600:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{int(seconds // 86400)} days ago"
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}{'' if n == 1 else 's'}"
+
+
+def usage_lines(usage: Usage, now: str, esc: Callable[[object], str] = printable) -> list[str]:
+    """The usage line (in use / no logins / unknown), then failed logins apart, then how the
+    logins were attributed when through the run-as user. Addresses and reasons come from the
+    org: each goes through `esc` (`printable` here; the Markdown view passes its own), and the
+    words around them hold nothing a view would need to escape."""
+    days = f"{usage.window_days} days"
+    if usage.status == IN_USE:
+        ips = [s.ip for s in usage.sources if s.logins]
+        named = ", ".join(esc(ip) for ip in ips[:ADDRESSES_SHOWN])
+        if len(ips) > ADDRESSES_SHOWN:
+            named += f", {len(ips) - ADDRESSES_SHOWN} more"
+        ago = _ago(usage.last_login, now)
+        line = (
+            f"in use: {_count(usage.logins or 0, 'client-credentials login')} in {days} from "
+            f"{len(ips)} address{'' if len(ips) == 1 else 'es'} ({named})"
+            + (f", last {ago}" if ago else "")
+        )
+    elif usage.status == UNUSED:
+        line = f"no client-credentials logins in {days}"
+    else:
+        return [f"usage unknown: {esc(usage.reason)}"]
+    out = [line]
+    if usage.failed_logins:
+        bad = [s.ip for s in usage.sources if s.failed_logins]
+        named = ", ".join(esc(ip) for ip in bad[:ADDRESSES_SHOWN])
+        if len(bad) > ADDRESSES_SHOWN:
+            named += f" and {len(bad) - ADDRESSES_SHOWN} more"
+        out.append(f"{_count(usage.failed_logins, 'failed client-credentials login')} from {named}")
+    if usage.attributed_by == "run_as_user" and usage.reason:
+        out.append(esc(usage.reason))
+    return out
+
+
+def describe_usage(plan_apps: list[tuple[str, Usage]], now: str) -> list[str]:
+    """One block per app: `  * App: <usage line>`, further lines indented under it (the `*`
+    keeps them apart from the `  App: status` lines of an apply report)."""
+    out = []
+    for name, usage in plan_apps:
+        first, *rest = usage_lines(usage, now)
+        out.append(f"  * {printable(name)}: {first}")
+        out += [f"      {line}" for line in rest]
+    return out
+
+
+def describe_held(held: list[HeldChange]) -> list[str]:
+    out = []
+    for h in held:
+        c = h.change
+        out.append(
+            f"  {printable(c.app)}: {printable(c.path)}: {show(c.before)} -> {show(c.after)}"
+            + (f"  # baseline {printable(c.control)}" if c.control else "  # defaults:")
+        )
+        out.append(f"      {printable(h.reason)}")
+    return out
+
+
 def summary_line(plan: Plan) -> str:
     s = plan.summary()
     if not plan.changes:
+        if plan.held and not plan.errors:
+            return (
+                f"No changes. ({plural(len(plan.held), 'change')} held: would break an "
+                "integration in use; see above)"
+            )
         return "No changes." + (" (some apps have errors; see above)" if plan.errors else "")
     enabling = f", {s['flows_to_enable']} enabling a flow" if s["flows_to_enable"] else ""
+    held = f", {s['held_changes']} held" if s["held_changes"] else ""
     return (
         f"Plan: {plural(s['apps_to_change'], 'app')} to change, "
-        f"{plural(s['fields_to_change'], 'field')} to change{enabling}."
+        f"{plural(s['fields_to_change'], 'field')} to change{enabling}{held}."
     )
 
 
@@ -103,6 +198,10 @@ def overview(plan: Plan) -> list[str]:
         ]
     else:
         parts = ["no changes"]
+    if s["breaking_apps"]:
+        parts.append(f"{plural(s['breaking_apps'], 'app')} in use losing client credentials")
+    if s["held_changes"]:
+        parts.append(f"{plural(s['held_changes'], 'change')} held (would break an integration)")
     if s["high_risk_apps"]:
         parts.append(f"{plural(s['high_risk_apps'], 'high-risk app')} with client credentials on")
     if s["violations"]:
@@ -118,6 +217,11 @@ def overview(plan: Plan) -> list[str]:
         for app in risky:
             if app.risk is not None:  # always true here; tells the type checker so
                 out += describe_risk(app.name, app.risk)
+        out.append("")
+    used = [(a.name, a.usage) for a in plan.apps if a.usage is not None]
+    if used:
+        out.append("Client-credentials usage (LoginHistory):")
+        out += describe_usage(used, plan.created_at)
         out.append("")
     return out
 
@@ -136,6 +240,8 @@ def render_text(plan: Plan) -> str:
             line = f"      {mark} {path}: {show(change.before)} -> {show(change.after)}"
             if change.enables_flow:
                 line += paint("enable", ENABLE_MARK)
+            elif app.breaking and change.path.endswith(".client_credentials"):
+                line += paint("enable", BREAKING_MARK)
             elif change.control:
                 line += f"  # baseline {printable(change.control)}"
             out.append(line)
@@ -143,6 +249,10 @@ def render_text(plan: Plan) -> str:
         if unchanged:
             out.append(f"        # ({plural(unchanged, 'declared field')} already as declared)")
         out.append("    }")
+        out.append("")
+    if plan.held:
+        out.append(f"{HELD_HEADING} (not applied; --allow-breaking releases them):")
+        out += describe_held(plan.held)
         out.append("")
     accepted = [f for a in plan.apps for f in a.findings if f.accepted]
     if accepted:

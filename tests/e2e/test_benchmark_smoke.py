@@ -46,11 +46,12 @@ def test_quick_benchmark_prints_requests_at_their_floor(tmp_path: Path) -> None:
 
     plan = _table(out, "plan")
     assert plan["n"] == "200"
-    assert plan["requests"] == plan["floor"] == "45"  # 1 list + 2 x 20 reads + 4 queries
-    assert plan["ops"] == "list 1, query 4, read 40"
+    # 1 list + 2 x 20 reads + 5 queries (org id, User, PermissionSet, assignments, LoginHistory)
+    assert plan["requests"] == plan["floor"] == "46"
+    assert plan["ops"] == "list 1, query 5, read 40"
     apply = _table(out, "apply")
-    assert apply["requests"] == apply["floor"] == "105"  # plan + 20 reads, 20 writes, 20 checks
-    assert apply["ops"] == "list 1, query 4, read 80, update 20"
+    assert apply["requests"] == apply["floor"] == "106"  # plan + 20 reads, 20 writes, 20 checks
+    assert apply["ops"] == "list 1, query 5, read 80, update 20"
     for row in (plan, apply):
         assert 0 < float(row["wall"]) < 60
         assert row["ratio"] == "-"  # no latency: no time floor to compare with
@@ -60,8 +61,8 @@ def test_quick_benchmark_prints_requests_at_their_floor(tmp_path: Path) -> None:
 
     rows = json.loads(rows_file.read_text())
     assert [(r["command"], r["apps"], r["http"]) for r in rows] == [
-        ("plan", 200, 45),  # every HTTP request the emulator served is an API call counted
-        ("apply", 200, 105),
+        ("plan", 200, 46),  # every HTTP request the emulator served is an API call counted
+        ("apply", 200, 106),
     ]
 
 

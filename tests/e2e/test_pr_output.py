@@ -158,9 +158,9 @@ def test_markdown_violations_left_in_place_and_details_blocks(review) -> None:
         value = "true" if f["value"] is True else f'"{f["value"]}"'
         assert f"- `{f['app']}`: `{f['control']}` `{f['path']}` is {value}" in section, f
     opened = re.findall(r"^<details", md, re.M)
-    # risk, changes, exceptions, violations, warnings (the exception expiring in 5 days)
-    assert len(opened) == md.count("</details>") == 5
-    assert md.count("<summary>") == 5
+    # risk, usage, changes, exceptions, violations, warnings (the exception expiring in 5 days)
+    assert len(opened) == md.count("</details>") == 6
+    assert md.count("<summary>") == 6
     assert re.search(
         r"^- \S+apps\.yaml:10: apps\.Billing&#95;Sync\.exceptions: exception for ECA-OAUTH-001 "
         r"expires in 5 day\(s\)",
@@ -203,7 +203,9 @@ def test_huge_report_cuts_violations_before_any_change(make_org, write_yaml) -> 
     rows = [line for line in md.splitlines() if line.startswith("| `")]
     assert len(rows) == len(doc["changes"])
     shown = len(re.findall(r"^- `Legacy_Importer_\d+`: `ECA-OAUTH", md, re.M))
-    note = re.search(r"left out (?:(\d+) ranked apps, )?(\d+) violations \(least important", md)
+    note = re.search(
+        r"left out (?:(\d+) ranked apps, )?(?:\d+ usage lines, )?(\d+) violations \(least", md
+    )
     assert note, md[:3000]
     assert shown + int(note[2]) == violations
     # The 400 clones' medium/low risk entries go only once every violation has gone.
@@ -227,7 +229,7 @@ def test_huge_plan_keeps_summary_and_says_how_many_changes_it_cut(make_org, writ
     assert "> **Safety threshold:** the plan changes" in md  # never cut either
     assert f"<summary>Plan: {s['apps_to_change']} apps to change," in md
     apps_shown = {m for m in re.findall(r"^\| `([^`]+)` \|", md, re.M)}
-    note = re.search(r"left out (\d+) changed apps", md)
+    note = re.search(r"left out (?:[^.]*?, )?(\d+) changed apps", md)
     assert note, md[:3000]
     assert apps_shown and len(apps_shown) + int(note[1]) == s["apps_to_change"]
     # The flow being enabled ranks first and is never the part that is cut.

@@ -53,6 +53,8 @@ LEVELS = {
         ["Billing_Sync", "Ledger_Export", "Old_Payroll_Feed", "Support_Exporter"], "UNKNOWN"
     ),
 }
+#: The usage look-up needs the run-as users' Ids: with the User query refused it is not sent.
+USAGE_NOT_ASKED = "usage look-up not made: the User query failed; usage of 6 app(s) is unknown"
 REFUSED = ["User", "PermissionSet", "PermissionSetAssignment"]
 #: Audit grades the live org, where two more apps have client credentials on. Their levels do
 #: not hang on the refused queries: the ETL user's IP restrictions are bypassed over a shared
@@ -180,7 +182,7 @@ def test_audit_report_carries_the_warning(make_org):
     desired = api.load_desired(SHIPPED_DESIRED)
     with EmulatorServer(org.path) as server:
         report = audit_org(emulator_org(server), desired)
-    assert report.warnings == [warning_for("User", 4)]
+    assert report.warnings == [warning_for("User", 4), USAGE_NOT_ASKED]
     # The User query answered nothing, so the levels are those known facts alone decide.
     assert {n: r.level.upper() for n, r in report.risks.items()} == AUDIT_LEVELS
     looked_up = [r.run_as for r in report.risks.values() if r.run_as is not None]
@@ -194,7 +196,7 @@ def test_audit_views_show_the_warning_and_say_lookup_failed(make_org, fmt):
     result = run("audit", "-o", org.target, "-d", SHIPPED_DESIRED, "--format", fmt)
     assert result.exit_code == 3, result.output
     if fmt == "json":
-        assert json.loads(result.stdout)["warnings"] == [warning_for("User", 4)]
+        assert json.loads(result.stdout)["warnings"] == [warning_for("User", 4), USAGE_NOT_ASKED]
         return
     assert "Warnings:\n  " + warning_for("User", 4).replace("\n", "\\n") in result.stdout
     assert "(could not be looked up)" in result.stdout

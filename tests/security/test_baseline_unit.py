@@ -23,7 +23,7 @@ TODAY = dt.date(2026, 6, 15)
 
 
 def test_control_catalogue_shape():
-    assert [c.id for c in CONTROLS] == [f"ECA-OAUTH-00{i}" for i in range(1, 7)]
+    assert [c.id for c in CONTROLS] == [f"ECA-OAUTH-00{i}" for i in range(1, 8)]
     assert DEFAULT_BASELINE == ("ECA-OAUTH-001",)
     assert BY_ID["ECA-OAUTH-001"].severity == "high"
     for c in CONTROLS:
