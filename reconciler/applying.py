@@ -35,8 +35,7 @@ from .errors import (
     SessionExpired,
     TransientOrgError,
 )
-from .live_state import LiveState
-from .model import AppPlan, Component, FieldChange, Plan, unwritable_fields
+from .model import AppPlan, Component, FieldChange, LiveState, Plan, unwritable_fields
 from .org.interface import Org, SaveOutcome
 from .org.retry import RetryPolicy
 from .stopping import STOP, StopRequest

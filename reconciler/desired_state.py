@@ -74,7 +74,9 @@ class _Validator:
         # A key path embeds user-chosen names; a megabyte-long one must not fill the terminal.
         self.issues.append(Issue(self.file, line, cut(key, 2 * SHOWN_CHARS), message))
 
-    def check_keys(self, mapping: LocatedDict, allowed: list[str] | tuple[str, ...], where: str):
+    def check_keys(
+        self, mapping: LocatedDict, allowed: list[str] | tuple[str, ...], where: str
+    ) -> None:
         for key in mapping:
             if key not in allowed:
                 self.issue(
@@ -100,7 +102,9 @@ class _Validator:
             self.issue(line, key, f"invalid value {shown}; allowed: {exc}")
             return False, None
 
-    def side(self, side: F.Side, raw: Any, line: int, where: str) -> tuple[dict, dict]:
+    def side(
+        self, side: F.Side, raw: Any, line: int, where: str
+    ) -> tuple[dict[str, Any], dict[str, int]]:
         """Validate `settings:` or `policies:`; returns ({path: value}, {path: line})."""
         values: dict[str, Any] = {}
         lines: dict[str, int] = {}
@@ -143,7 +147,7 @@ class _Validator:
                 self.issue(key_line, qualified, _suggest(cut(str(key), SHOWN_CHARS), allowed))
         return values, lines
 
-    def sides(self, raw: Any, line: int, where: str) -> tuple[dict, dict]:
+    def sides(self, raw: Any, line: int, where: str) -> tuple[dict[str, Any], dict[str, int]]:
         block = self.mapping(raw, line, where)
         values: dict[str, Any] = {}
         lines: dict[str, int] = {}

@@ -89,7 +89,7 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-class LocatedDict(dict):
+class LocatedDict(dict[Any, Any]):
     """A mapping that knows the line of itself and of each key (1-based)."""
 
     line: int = 0
@@ -290,7 +290,7 @@ class _LocatingConstructor:
 
 
 def _loader_class(base: type) -> type:
-    class Loader(_LocatingConstructor, base):  # type: ignore[valid-type,misc]
+    class Loader(_LocatingConstructor, base):  # type: ignore[misc]
         def __init__(self, stream: str, file: str) -> None:
             super().__init__(stream)
             self.file = file

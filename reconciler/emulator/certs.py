@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -53,6 +54,6 @@ def make_self_signed(
     return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def public_key_from_cert(cert_pem: str):  # noqa: ANN201 - cryptography public key type
+def public_key_from_cert(cert_pem: str) -> Any:
     """Load the public key that verifies JWT bearer assertions for an app."""
     return x509.load_pem_x509_certificate(cert_pem.encode()).public_key()

@@ -532,10 +532,11 @@ def _active_user(doc: dict[str, Any], username: Any) -> bool:
 
 def _apply_secrets(fields: dict[str, Any], existing: dict[str, Any] | None) -> None:
     """Keep stored key/secret when omitted (UNVERIFIED); generate on create; honour rotation."""
-    for key, flag, make in (
+    makers: tuple[tuple[str, str, Callable[[], str]], ...] = (
         ("consumerKey", "shouldRotateConsumerKey", lambda: "3MVG9" + secrets.token_urlsafe(60)),
         ("consumerSecret", "shouldRotateConsumerSecret", lambda: secrets.token_hex(32)),
-    ):
+    )
+    for key, flag, make in makers:
         if key not in fields:
             fields[key] = existing[key] if existing and key in existing else make()
         if fields.pop(flag, False):

@@ -432,14 +432,16 @@ def _compare(actual: Any, op: str, value: Any, field: str) -> bool:
 
 
 def _ordered(a: Any, op: str, b: Any) -> bool:
-    return {
-        "=": a == b,
-        "!=": a != b,
-        "<": a < b,
-        "<=": a <= b,
-        ">": a > b,
-        ">=": a >= b,
-    }[op]
+    return bool(
+        {
+            "=": a == b,
+            "!=": a != b,
+            "<": a < b,
+            "<=": a <= b,
+            ">": a > b,
+            ">=": a >= b,
+        }[op]
+    )
 
 
 def _group_key(value: Any) -> Any:
@@ -473,7 +475,7 @@ def _apply(fn: str, values: list[Any]) -> Any:
 def _eq(a: Any, b: Any) -> bool:
     if isinstance(a, str) and isinstance(b, str):
         return a.lower() == b.lower()  # SOQL string comparison is case-insensitive
-    return a == b
+    return bool(a == b)
 
 
 def _attrs(obj: str, row: dict[str, Any], base: str) -> dict[str, str]:

@@ -32,15 +32,15 @@ def parse(body: bytes) -> tuple[ET.Element, dict[ET.Element, dict[str, str]]]:
     root: ET.Element | None = None
     for event, item in ET.iterparse(io.BytesIO(body), events=("start-ns", "start", "end")):
         if event == "start-ns":
-            prefix, uri = item  # type: ignore[misc]
+            prefix, uri = item
             pending[prefix] = uri
         elif event == "start":
             scope = {**stack[-1], **pending}
             pending = {}
             stack.append(scope)
-            scopes[item] = scope  # type: ignore[index]
+            scopes[item] = scope
             if root is None:
-                root = item  # type: ignore[assignment]
+                root = item
         else:
             stack.pop()
     if root is None:

@@ -79,7 +79,8 @@ class OrgState:
     # --- read helpers -------------------------------------------------------------------
     @property
     def org(self) -> dict[str, Any]:
-        return self.doc["org"]
+        org: dict[str, Any] = self.doc["org"]
+        return org
 
     @property
     def org_id(self) -> str:
@@ -88,11 +89,13 @@ class OrgState:
     def components(self, type_name: str) -> dict[str, dict[str, Any]]:
         """Live mapping fullName → fields for one metadata type (copy before mutating)."""
         with self.lock:
-            return self.doc["metadata"].get(type_name, {})
+            found: dict[str, dict[str, Any]] = self.doc["metadata"].get(type_name, {})
+            return found
 
     def sobjects(self, name: str) -> list[dict[str, Any]]:
         with self.lock:
-            return self.doc["sobjects"].get(name, [])
+            rows: list[dict[str, Any]] = self.doc["sobjects"].get(name, [])
+            return rows
 
     def find_user(self, username: str, active_only: bool = True) -> dict[str, Any] | None:
         """Usernames are case-insensitive in Salesforce."""

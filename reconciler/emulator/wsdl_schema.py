@@ -9,3 +9,5 @@ from reconciler.wsdl_schema import (  # noqa: F401 - re-exported for the emulato
     Schema,
     load_schema,
 )
+
+__all__ = ["MD_NS", "WSDL_PATH", "XSD", "ComplexSpec", "FieldSpec", "Schema", "load_schema"]

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from .http import GuardedSession
 from .interface import Org
-from .login import LoginOptions, normalise_instance_url
+from .login import normalise_instance_url
 from .retry import RetryPolicy
-from .salesforce import API_VERSION, DEFAULT_PARALLELISM, SalesforceOrg
+from .salesforce import SalesforceOrg
+from .target import API_VERSION, DEFAULT_PARALLELISM, LoginOptions
 
 if TYPE_CHECKING:
     from ..emulator.server import EmulatorServer
@@ -34,7 +35,8 @@ def connect(
 ) -> contextlib.AbstractContextManager[Org]:
     """An open Org for `-o TARGET` / `--instance-url URL` (and login flags); closed, and an
     in-process emulator stopped, when the block ends. The registry (registry.py) decides how."""
-    from .registry import CallSettings, OrgTarget, open_org
+    from .registry import open_org
+    from .target import CallSettings, OrgTarget
 
     policy = retry or RetryPolicy()
     calls = CallSettings(
@@ -96,6 +98,6 @@ def _soap_login(server: EmulatorServer, session: GuardedSession, version: str) -
         token = etree.fromstring(response.content).findtext(f".//{{{partner}}}sessionId")
         if response.status_code != 200 or not token:
             raise SessionExpired("logging in again failed: the org refused the login")
-        return token
+        return str(token)
 
     return login

@@ -57,7 +57,7 @@ class GuardedSession(requests.Session):
         self.verify = settings["verify"]
         self.trust_env = False
 
-    def request(  # type: ignore[override]
+    def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:
         kwargs["allow_redirects"] = False

@@ -133,7 +133,7 @@ class SalesforceOrg:
     def sf(self) -> Any:
         """simple-salesforce for REST, built on first use: importing it costs ~0.35 s."""
         if self._sf is None:
-            from simple_salesforce import Salesforce
+            from simple_salesforce import Salesforce  # type: ignore[attr-defined]
 
             self._sf = Salesforce(
                 instance_url=self.instance_url,
@@ -396,7 +396,7 @@ class SalesforceOrg:
                 raise IncompleteResponse(
                     f"query: the org's reply is not valid JSON ({exc})"
                 ) from None
-            return result
+            return dict(result)
 
         result = self.retry.run("query", lambda: self._with_session(once))
         records = result.get("records") if isinstance(result, dict) else None

@@ -103,7 +103,7 @@ def add_text(parent: etree._Element, tag: str, values: Iterable[str]) -> None:
 
 
 def serialise(root: etree._Element) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
 def parse_reply(
@@ -240,7 +240,7 @@ def xsi_type(element: etree._Element) -> str | None:
     namespace = element.nsmap.get(prefix or None)
     if namespace != MD_NS:
         return None
-    return local
+    return str(local)
 
 
 def _describe(content_type: str, body: bytes) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..controls import BY_ID, CONTROLS
+from ..controls import BY_ID, CONTROLS, Control
 from ..display import printable, show
 from ..model import AuditReport, Finding
 
@@ -49,7 +49,7 @@ def _uri(path: str) -> str:
     return p.as_posix()
 
 
-def _rule(control) -> dict[str, Any]:
+def _rule(control: Control) -> dict[str, Any]:
     return {
         "id": control.id,
         "name": "".join(w.capitalize() for w in control.title.replace("-", " ").split()),
