@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from . import fields as F
 from .backup import write_backup
@@ -35,21 +35,24 @@ from .errors import (
     SessionExpired,
     TransientOrgError,
 )
-from .model import AppPlan, Component, FieldChange, LiveState, Plan, unwritable_fields
+from .model import (
+    ApplyResult,
+    AppPlan,
+    AppResult,
+    Component,
+    FieldChange,
+    LiveState,
+    Plan,
+    StepOutcome,
+    StepState,
+    unwritable_fields,
+)
 from .org.interface import Org, SaveOutcome
 from .org.retry import RetryPolicy
 from .stopping import STOP, StopRequest
 
 log = logging.getLogger(__name__)
 
-Status = Literal["applied", "failed", "partially applied", "not attempted", "unknown"]
-STATUSES: tuple[Status, ...] = (
-    "applied",
-    "failed",
-    "not attempted",
-    "partially applied",
-    "unknown",
-)
 #: Retries of a save that failed with a transient statusCode (UNABLE_TO_LOCK_ROW, ...). The
 #: first write counts as attempt 1; each retry re-reads and re-checks staleness first.
 SAVE_RETRY = RetryPolicy(attempts=4, max_seconds=60.0, base_delay=0.5)
@@ -89,67 +92,7 @@ def _same(a: Any, b: Any) -> bool:
 # -- per-app results ----------------------------------------------------------------------
 
 
-@dataclass
-class AppResult:
-    name: str
-    status: Status = "not attempted"
-    messages: list[str] = field(default_factory=list)
-    #: Sides the org now holds as planned (verified by re-reading).
-    written: list[str] = field(default_factory=list)
-    #: What the next `plan` will still show for this app, as `path: before -> after`.
-    remaining: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "app": self.name,
-            "status": self.status,
-            "messages": self.messages,
-            "written": self.written,
-            "remaining": self.remaining,
-        }
-
-
-@dataclass
-class ApplyResult:
-    results: list[AppResult]
-    #: The backup of every component this run wrote (secrets removed), if it got that far.
-    backup: Path | None = None
-    #: A signal stopped the run (SIGINT/SIGTERM); `signum` says which.
-    interrupted: bool = False
-    signum: int | None = None
-    #: Why the run stopped early: request limit, expired session, a failed verification read.
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return (
-            self.error is None
-            and not self.interrupted
-            and all(r.status == "applied" for r in self.results)
-        )
-
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = dict.fromkeys(STATUSES, 0)
-        for r in self.results:
-            out[r.status] += 1
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "apps": [r.to_dict() for r in self.results],
-            "counts": self.counts(),
-            "interrupted": self.interrupted,
-            "error": self.error,
-            "backup": str(self.backup) if self.backup else None,
-        }
-
-
 # -- one component write ------------------------------------------------------------------
-
-StepState = Literal[
-    "pending", "written", "verified", "failed", "stale", "skipped", "unknown", "unverified"
-]
 
 
 @dataclass
@@ -569,6 +512,7 @@ def _shown(value: Any) -> str:
 
 
 def _app_result(app: AppPlan, steps: list[_Step]) -> AppResult:
+    """Per app: its status and, per component, what happened and why (data; views word it)."""
     result = AppResult(app.name)
     states = {s.state for s in steps}
     if states & {"unknown", "unverified"}:
@@ -580,39 +524,22 @@ def _app_result(app: AppPlan, steps: list[_Step]) -> AppResult:
     elif "failed" in states:
         result.status = "failed"
     for step in steps:
-        where = f"{step.side}: {step.full_name}"
+        held = step.state == "verified" and step.note == HELD
+        result.steps.append(
+            StepOutcome(
+                side=step.side,
+                component=step.full_name,
+                state="held" if held else step.state,
+                reason="" if held else step.note,
+                extra=list(step.extra),
+            )
+        )
         if step.state == "verified":
             result.written.append(step.side)
-            if step.note == HELD:
-                result.messages.append(f"{where} already held the planned values")
-            else:
-                result.messages.append(f"{step.side}: updated {step.full_name}")
-                if step.note:
-                    result.messages.append(f"{where}: {step.note}")
-        elif step.state == "failed":
-            result.messages.append(f"{where}: {step.note}")
-        elif step.state == "stale":
-            result.messages.append(
-                f"{step.side}: not attempted, stale: {step.note}; re-run `reconciler plan`"
-            )
-        elif step.state == "skipped":
-            result.messages.append(f"{step.side}: not attempted: {step.note}")
-        elif step.state == "unknown":
-            result.messages.append(f"{where}: outcome unknown: {step.note}")
-        elif step.state == "unverified":
-            result.messages.append(
-                f"{where}: saved (the org answered success), but not verified by a re-read"
-            )
-        result.messages += step.extra
-        if step.state != "verified":
+        else:
             result.remaining += [
                 f"{c.path}: {show(c.before)} -> {show(c.after)}" for c in step.changes
             ]
-    if result.status == "partially applied":
-        result.messages.append(
-            f"written: {', '.join(result.written)}; the next `reconciler plan` will show: "
-            + "; ".join(result.remaining)
-        )
     return result
 
 

@@ -11,7 +11,8 @@ import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from . import fields as F
 
@@ -441,3 +442,90 @@ class HeldChange:
             "control": c.control,
             "reason": self.reason,
         }
+
+
+# -- what an apply did ------------------------------------------------------------------------
+
+Status = Literal["applied", "failed", "partially applied", "not attempted", "unknown"]
+STATUSES: tuple[Status, ...] = (
+    "applied",
+    "failed",
+    "not attempted",
+    "partially applied",
+    "unknown",
+)
+#: One component write's life: pending -> written -> verified, or one of the ways it ended.
+#: "held": the org already held the planned values (nothing needed writing).
+StepState = Literal[
+    "pending",
+    "written",
+    "verified",
+    "held",
+    "failed",
+    "stale",
+    "skipped",
+    "unknown",
+    "unverified",
+]
+
+
+@dataclass
+class StepOutcome:
+    """What happened to one component of one app: data, not sentences (views word it).
+
+    `reason` is the org's answer or why the step ended as it did (a save error, the fields that
+    moved since the plan, a lost answer); `extra` lists fields someone else changed meanwhile."""
+
+    side: str
+    component: str
+    state: StepState
+    reason: str = ""
+    extra: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "side": self.side,
+            "component": self.component,
+            "state": self.state,
+            "reason": self.reason or None,
+            "changed_by_others": self.extra,
+        }
+
+
+@dataclass
+class AppResult:
+    name: str
+    status: Status = "not attempted"
+    steps: list[StepOutcome] = field(default_factory=list)
+    #: Sides the org now holds as planned (verified by re-reading).
+    written: list[str] = field(default_factory=list)
+    #: What the next `plan` will still show for this app, as `path: before -> after`.
+    remaining: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ApplyResult:
+    """Per app what the org now holds, and how the run ended. Never an exception halfway."""
+
+    results: list[AppResult]
+    #: The backup of every component this run wrote (secrets removed), if it got that far.
+    backup: Path | None = None
+    #: A signal stopped the run (SIGINT/SIGTERM); `signum` says which.
+    interrupted: bool = False
+    signum: int | None = None
+    #: Why the run stopped early: request limit, expired session, a failed verification read.
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.error is None
+            and not self.interrupted
+            and all(r.status == "applied" for r in self.results)
+        )
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = dict.fromkeys(STATUSES, 0)
+        for r in self.results:
+            out[r.status] += 1
+        return out

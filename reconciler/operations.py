@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import planfile
-from .applying import ApplyResult, apply_plan
+from .applying import apply_plan
 from .audit import build_audit, run_as_to_look_up
 from .backup import default_backup_dir, load_backup
 from .baseline import check_desired
@@ -35,7 +35,7 @@ from .fileio import write_atomic
 from .live_state import read_live
 from .locking import LockHeld, org_lock
 from .lookups import look_up
-from .model import DEFAULT_USAGE_WINDOW, AuditReport, LiveState, Plan
+from .model import DEFAULT_USAGE_WINDOW, ApplyResult, AuditReport, LiveState, Plan
 from .org.interface import Org
 from .org.target import OrgTarget
 from .planning import build_plan, select_apps
@@ -321,7 +321,9 @@ def _write(
         backup_dir=request.backup_dir or default_backup_dir(),
         notify=hooks.notify,
     )
-    evidence = _record(request.evidence_dir, command, plan, result.to_dict(), hooks)
+    from .render.apply_view import result_document  # the evidence stores what --format json prints
+
+    evidence = _record(request.evidence_dir, command, plan, result_document(result), hooks)
     return ApplyOutcome(plan, result, evidence)
 
 

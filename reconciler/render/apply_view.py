@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
+from typing import Any
 
-from ..applying import ApplyResult
 from ..controls import BY_ID
 from ..display import printable, show
-from ..model import Plan
+from ..model import ApplyResult, AppResult, Plan, StepOutcome
 from ..redaction import scrub
 
 
@@ -18,7 +18,7 @@ def render_apply_text(result: ApplyResult, what: str = "Apply") -> str:
     out = []
     for r in result.results:
         out.append(f"  {printable(r.name)}: {r.status}")
-        out += [f"      {printable(scrub(message))}" for message in r.messages]
+        out += [f"      {printable(scrub(message))}" for message in app_messages(r)]
     c = result.counts()
     line = (
         f"{what} {'complete' if result.ok else 'incomplete'}: {c['applied']} applied, "
@@ -37,8 +37,61 @@ def render_apply_text(result: ApplyResult, what: str = "Apply") -> str:
     return "".join(line + "\n" for line in out)
 
 
+def step_message(step: StepOutcome) -> str:
+    """One component's outcome as the report says it."""
+    where = f"{step.side}: {step.component}"
+    return {
+        "verified": f"{step.side}: updated {step.component}",
+        "held": f"{where} already held the planned values",
+        "failed": f"{where}: {step.reason}",
+        "stale": f"{step.side}: not attempted, stale: {step.reason}; re-run `reconciler plan`",
+        "skipped": f"{step.side}: not attempted: {step.reason}",
+        "unknown": f"{where}: outcome unknown: {step.reason}",
+        "unverified": f"{where}: saved (the org answered success), but not verified by a re-read",
+    }.get(step.state, f"{where}: {step.state}")
+
+
+def app_messages(app: AppResult) -> list[str]:
+    """The indented lines under an app in the report (and `messages` in the JSON result)."""
+    out: list[str] = []
+    for step in app.steps:
+        out.append(step_message(step))
+        if step.state == "verified" and step.reason:
+            out.append(f"{step.side}: {step.component}: {step.reason}")
+        out += step.extra
+    if app.status == "partially applied":
+        out.append(
+            f"written: {', '.join(app.written)}; the next `reconciler plan` will show: "
+            + "; ".join(app.remaining)
+        )
+    return out
+
+
+def result_document(result: ApplyResult) -> dict[str, Any]:
+    """The JSON result of an apply or rollback, as `--format json` prints it and the evidence
+    record stores it: per app its status, the report's lines and the structured steps."""
+    return {
+        "ok": result.ok,
+        "apps": [
+            {
+                "app": r.name,
+                "status": r.status,
+                "messages": app_messages(r),
+                "steps": [s.to_dict() for s in r.steps],
+                "written": r.written,
+                "remaining": r.remaining,
+            }
+            for r in result.results
+        ],
+        "counts": result.counts(),
+        "interrupted": result.interrupted,
+        "error": result.error,
+        "backup": str(result.backup) if result.backup else None,
+    }
+
+
 def render_apply_json(result: ApplyResult) -> str:
-    return json.dumps(result.to_dict(), indent=2, ensure_ascii=True) + "\n"
+    return json.dumps(result_document(result), indent=2, ensure_ascii=True) + "\n"
 
 
 def render_rollback_text(plan: Plan, backup: Path) -> str:

@@ -17,6 +17,7 @@ from reconciler import api
 from reconciler.applying import apply_plan
 from reconciler.emulator.server import EmulatorServer
 from reconciler.org.connect import emulator_org
+from reconciler.render.apply_view import app_messages, result_document
 
 from .conftest import COMPONENTS, POLICIES, SETTINGS, policies_of, report_block, run, settings_of
 
@@ -79,8 +80,8 @@ def test_a_planned_field_moved_since_the_plan_refuses_that_app_only(server, desi
     assert portal.status == "not attempted"
     assert any(
         "stale" in m and "policies.session_timeout_minutes was 120 when planned, now 90" in m
-        for m in portal.messages
-    ), portal.messages
+        for m in app_messages(portal)
+    ), app_messages(portal)
     assert by_app["Mobile_Field_Service"].status == "applied"
     assert by_app["Data_Warehouse_ETL"].status == "applied"
     assert not result.ok
@@ -96,7 +97,7 @@ def test_fields_nobody_declared_keep_what_the_org_holds_at_write_time(server, de
     _edit(server, POLICIES, name, requiredSessionLevel="HIGH_ASSURANCE")
     _edit(server, SETTINGS, COMPONENTS["Data_Warehouse_ETL"][0], isPkceRequired=False)
     result = apply_plan(org, plan, live, backup_dir=tmp_path / "b")
-    assert result.ok, [r.to_dict() for r in result.results]
+    assert result.ok, [(r.name, r.status, app_messages(r)) for r in result.results]
     doc = server.state.doc
     mobile = policies_of(doc, "Mobile_Field_Service")
     assert mobile["ipRelaxationPolicyType"] == "Enforce"  # the planned change
@@ -141,11 +142,11 @@ def test_verification_reports_every_field_changed_behind_our_back(server, desire
     assert any(
         "changed by someone else" in m
         and 'label: "Partner Portal OAuth policy" -> "Renamed behind our back"' in m
-        for m in portal.messages
-    ), portal.messages
-    etl = by_app["Data_Warehouse_ETL"].messages
+        for m in app_messages(portal)
+    ), app_messages(portal)
+    etl = app_messages(by_app["Data_Warehouse_ETL"])
     assert any("consumerSecret (secret; value not shown)" in m for m in etl), etl
-    everything = json.dumps(result.to_dict())
+    everything = json.dumps(result_document(result))
     assert "rotated-by-someone" not in everything and secret not in everything
 
 

@@ -73,7 +73,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     # The org door starts the in-process emulator for `-o emulator`: a test double of an org.
     ("org.registry", "emulator.server"): "in-process emulator for -o emulator",
     ("org.connect", "emulator.server"): "type of the in-process emulator server",
-    # The applier's result views (render/apply_view.py) read ApplyResult from the applier.
 }
 
 
