@@ -136,14 +136,7 @@ def findings(
                     path=req.path,
                     value=values.get(req.path),
                     listed=desired is not None,
-                    exception=None
-                    if exc is None
-                    else {
-                        "justification": exc.justification,
-                        "owner": exc.owner,
-                        "ticket": exc.ticket,
-                        "expires": exc.expires.isoformat(),
-                    },
+                    exception=None if exc is None else exc.evidence(),
                     file=desired.where(req.path)[0] if desired else None,
                     line=desired.where(req.path)[1] if desired else None,
                 )

@@ -28,6 +28,15 @@ class ExceptionEntry:
     file: str
     line: int
 
+    def evidence(self) -> dict[str, Any]:
+        """What a finding, a plan file and an evidence record say about this exception."""
+        return {
+            "justification": self.justification,
+            "owner": self.owner,
+            "ticket": self.ticket,
+            "expires": self.expires.isoformat(),
+        }
+
 
 @dataclass
 class BaselineConfig:

@@ -256,14 +256,7 @@ def unused_exception_findings(
             path=f"exceptions.{e.control}",
             value=f"no client-credentials login in {usage.window_days} days",
             listed=True,
-            exception=None
-            if accepted is None
-            else {
-                "justification": accepted.justification,
-                "owner": accepted.owner,
-                "ticket": accepted.ticket,
-                "expires": accepted.expires.isoformat(),
-            },
+            exception=None if accepted is None else accepted.evidence(),
             file=e.file,
             line=e.line,
         )
