@@ -1,12 +1,8 @@
 """Usage evidence end to end (issue 15): real CLI, real emulator, real token endpoint.
 
 Client-credentials tokens are minted through `POST /services/oauth2/token`
-(grant_type=client_credentials). When this branch was written the emulator did not yet record
-LoginHistory rows on token requests (the emulator work of issue 15, branch emu15, does), so
-`record_or_seed` tops the state up with the rows the org would have recorded, in the wire shape
-of the eca reference §14. Against an emulator that records them it adds nothing, so these tests
-pass against either; tests that depend on the top-up are marked `seeded_login_history`
-(switch: drop the marker and `record_or_seed` once the emulator records every row itself).
+(grant_type=client_credentials); the emulator records each request in LoginHistory, as the org
+does (eca reference §14), and `recorded` checks it did before the plan is asked.
 
 Every org starts with LoginHistory emptied, so the demo org's own seeded rows (if any) do not
 change the counts asserted here.
@@ -19,7 +15,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 import requests
 
 from reconciler.emulator.server import EmulatorServer
@@ -29,8 +24,6 @@ from .conftest import SHIPPED_DESIRED, Org, field_lines, run, settings_of
 APP = "Data_Warehouse_ETL"  # both switches on, run as etl.admin (active): tokens can be minted
 LOCAL = "127.0.0.1"  # the address the emulator sees the test's token requests come from
 NEEDS = "needs Manage Users or Monitor Login History"
-
-seeded = pytest.mark.seeded_login_history
 
 
 def _quiet_org(make_org) -> Org:
@@ -70,35 +63,19 @@ def mint(org: Org, app: str, times: int = 1, secret: str | None = None) -> list[
     return statuses
 
 
-def record_or_seed(org: Org, app: str, since: str, ok: int, failed: int) -> None:
-    """Make sure LoginHistory holds `ok` successful and `failed` failed client-credentials
-    logins of `app`'s run-as user since `since`: what the emulator recorded, topped up with
-    seeded rows in the org's shape for what it did not (see the module docstring)."""
-
-    def mutate(doc: dict[str, Any]) -> None:
-        rows = doc["sobjects"].setdefault("LoginHistory", [])
-        user = _user_id(doc, app)
-        mine = [r for r in rows if r.get("UserId") == user and r.get("LoginTime", "") >= since]
-        have_ok = sum(1 for r in mine if r.get("Status") == "Success")
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
-        missing = [("Success", ok - have_ok), ("Invalid client credentials", failed)]
-        missing[1] = (missing[1][0], failed - (len(mine) - have_ok))
-        for status, count in missing:
-            for _ in range(max(0, count)):
-                rows.append(
-                    {
-                        "Id": f"0Ya{len(rows) + 1:012d}AAA",
-                        "UserId": user,
-                        "LoginTime": now,
-                        "LoginType": "Remote Access 2.0",
-                        "LoginSubType": "OAuth Client Credentials",
-                        "Application": app,
-                        "SourceIp": LOCAL,
-                        "Status": status,
-                    }
-                )
-
-    org.mutate(mutate)
+def recorded(org: Org, app: str, since: str, ok: int, failed: int) -> None:
+    """The emulator recorded exactly `ok` successful and `failed` failed client-credentials
+    logins of `app`'s run-as user since `since`, from the tokens this test minted."""
+    doc = org.load()
+    user = _user_id(doc, app)
+    mine = [
+        r
+        for r in doc["sobjects"].get("LoginHistory", [])
+        if r.get("UserId") == user and r.get("LoginTime", "") >= since
+    ]
+    assert sum(1 for r in mine if r.get("Status") == "Success") == ok, mine
+    assert sum(1 for r in mine if r.get("Status") != "Success") == failed, mine
+    assert {r.get("SourceIp") for r in mine} <= {LOCAL}, mine
 
 
 def in_use_org(make_org, ok: int = 3, failed: int = 1) -> Org:
@@ -107,7 +84,7 @@ def in_use_org(make_org, ok: int = 3, failed: int = 1) -> Org:
     assert mint(org, APP, ok) == [200] * ok
     if failed:
         assert mint(org, APP, failed, secret="not-the-secret") == [400] * failed
-    record_or_seed(org, APP, since, ok, failed)
+    recorded(org, APP, since, ok, failed)
     return org
 
 
@@ -115,7 +92,6 @@ def usage_of(doc: dict[str, Any], app: str) -> dict[str, Any]:
     return next(a for a in doc["apps"] if a["name"] == app)["usage"]
 
 
-@seeded
 def test_plan_shows_the_minted_logins_in_text_json_and_markdown(make_org):
     org = in_use_org(make_org)
     text = run("plan", "-o", org.target, "-d", SHIPPED_DESIRED)
@@ -188,7 +164,6 @@ apps:
 """
 
 
-@seeded
 def test_a_baseline_only_disable_is_held_and_allow_breaking_releases_it(make_org, write_yaml):
     org = in_use_org(make_org, failed=0)
     desired = write_yaml(BASELINE_ONLY)
@@ -240,7 +215,6 @@ def test_a_baseline_only_disable_is_held_and_allow_breaking_releases_it(make_org
     assert any(f["app"] == APP and f["control"] == "ECA-OAUTH-001" for f in report["findings"])
 
 
-@seeded
 def test_an_explicit_disable_is_applied_marked_breaking_and_then_tokens_are_refused(
     make_org, write_yaml
 ):
@@ -352,18 +326,16 @@ def test_an_exception_with_no_logins_is_reported_unused(make_org, write_yaml):
     assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 11
 
 
-@seeded
 def test_an_exception_in_use_is_not_reported_unused(make_org):
     org = _quiet_org(make_org)
     since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
     assert mint(org, "Billing_Sync") == [200]
-    record_or_seed(org, "Billing_Sync", since, 1, 0)
+    recorded(org, "Billing_Sync", since, 1, 0)
     text = run("plan", "-o", org.target, "-d", SHIPPED_DESIRED)
     assert "is unused" not in text.stdout
     assert "  * Billing_Sync: in use: 1 client-credentials login in 30 days" in text.stdout
 
 
-@seeded
 def test_a_saved_plan_keeps_its_allow_breaking_and_evidence_records_usage(
     make_org, write_yaml, tmp_path
 ):
