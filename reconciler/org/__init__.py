@@ -2,9 +2,6 @@
 
 `interface.Org` is the narrow protocol the planner and applier use; `salesforce.SalesforceOrg`
 implements it with simple-salesforce for any org (real or the built-in emulator, which speaks the
-same wire format); `connect.connect` turns command-line options into an open Org.
+same wire format); `registry.open_org` turns an `OrgTarget` (target.py) into an open Org.
+Nothing is imported here, so `--help` can read the org options (target.py) without the model.
 """
-
-from .interface import Org, SaveOutcome
-
-__all__ = ["Org", "SaveOutcome"]
