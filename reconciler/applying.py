@@ -180,9 +180,13 @@ class _Step:
         """("holds" | "ready" | "stale", why) for a fresh copy of this step's component.
 
         A planned field may hold its planned `before` (to be written) or already its `after`
-        (someone converged it: nothing lost by writing it again); anything else moved."""
+        (someone converged it: nothing lost by writing it again); anything else moved. A field
+        coupled with a planned one (one setting: the refresh-token policy, period and unit)
+        that the plan observed but does not change must still hold what was observed: else
+        writing the planned part would make a mix nobody declared."""
         now = F.decode_component(self.side, component.fields)
         moved, at_after = [], 0
+        planned = {change.path: change for change in self.changes}
         for change in self.changes:
             value = now.get(change.path)
             if _same(value, change.after):
@@ -191,6 +195,14 @@ class _Step:
                 moved.append(
                     f"{change.path} was {show(change.before)} when planned, now {show(value)}"
                 )
+        for path, change in planned.items():
+            for mate in F.coupled(path):
+                if mate in planned or mate not in self.app.observed:
+                    continue
+                then, value = self.app.observed[mate], now.get(mate)
+                line = f"{mate} was {show(then)} when planned, now {show(value)}"
+                if not _same(value, then) and not any(m.startswith(line) for m in moved):
+                    moved.append(f"{line} (one setting with {change.path})")
         if moved:
             return "stale", moved
         return ("holds" if at_after == len(self.changes) else "ready"), []
