@@ -31,6 +31,7 @@ from .display import show
 from .errors import (
     OrgError,
     PlanFileError,
+    ReconcilerError,
     RequestLimitExceeded,
     SessionExpired,
     TransientOrgError,
@@ -60,6 +61,12 @@ ONE_CALL = 10
 
 class _Stopped(Exception):
     """The stop flag was seen between calls."""
+
+
+class _NoBackup(Exception):
+    """The backup could not be written (the message names the path and the OS's reason).
+    Without it the run could not be undone, so it writes nothing: a named outcome, not an
+    internal error."""
 
 
 def _phase_of(app: AppPlan, side: F.Side) -> int:
@@ -264,6 +271,11 @@ class _Run:
                 self._phase(phase)
         except _Stopped:
             self.result.interrupted = True
+        except _NoBackup as exc:
+            self.result.error = f"the backup could not be written, so nothing was written: {exc}"
+            for step in self.steps:
+                if step.state in ("pending", "written"):  # written: already held, not sent
+                    step.set("skipped", "the backup could not be written")
         except KeyboardInterrupt:  # a second signal: abandon the call in flight
             self.result.interrupted = abandoned = True
             for step in self.in_flight:
@@ -327,12 +339,15 @@ class _Run:
                 step.set("skipped", f"the app was refused {refused[step.app.name]}")
         todo = [s for s in self.steps if s.state == "pending"]
         if todo and self.backup_dir is not None:
-            self.result.backup = write_backup(
-                self.backup_dir,
-                self.plan,
-                self.org.org_id,
-                [(s.app.name, s.side, s.fresh) for s in todo if s.fresh is not None],
-            )
+            try:
+                self.result.backup = write_backup(
+                    self.backup_dir,
+                    self.plan,
+                    self.org.org_id,
+                    [(s.app.name, s.side, s.fresh) for s in todo if s.fresh is not None],
+                )
+            except (ReconcilerError, OSError) as exc:  # names the path and the OS reason
+                raise _NoBackup(str(exc)) from None
             self.notify(
                 f"Backup of the components to be written (secrets removed): "
                 f"{self.result.backup}\n  undo this apply with `reconciler rollback "

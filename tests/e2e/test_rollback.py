@@ -213,6 +213,38 @@ def test_no_write_happens_before_the_backup_is_on_disk(org, desired, own_state_d
     assert org.bytes() == before
 
 
+def test_a_backup_that_cannot_be_written_is_a_named_outcome(org, desired, own_state_dir, tmp_path):
+    """Issue 16: not "internal error (ReconcilerError)". The backup folder cannot be created
+    (a file stands where it should be): the run says the backup could not be written and why,
+    attempts no app, writes nothing, exits 1, and the evidence record says the same."""
+    before = org.bytes()
+    own_state_dir.mkdir(parents=True, exist_ok=True)
+    blocker = own_state_dir / "backups"
+    blocker.write_text("a file where the backups folder should be")
+    evidence = tmp_path / "ev"
+    result = run(
+        "apply", "-o", org.target, "-d", desired(YAML), "--auto-approve", "--evidence-dir", evidence
+    )
+    assert result.exit_code == 1, result.output
+    assert "internal error" not in result.output
+    assert "Traceback" not in result.output
+    stopped = re.search(r"^Stopped: (.*)$", result.stdout, re.M)
+    assert stopped, result.stdout
+    assert stopped.group(1).startswith(
+        f"the backup could not be written, so nothing was written: cannot write {blocker}/"
+    ), stopped.group(1)
+    assert stopped.group(1).endswith(": Not a directory"), stopped.group(1)
+    assert "Apply incomplete: 0 applied, 0 failed, 3 not attempted." in result.stdout
+    assert result.stdout.count("not attempted: the backup could not be written") == 5
+    assert org.bytes() == before
+    [record] = [json.loads(p.read_text()) for p in evidence.glob("*.json")]
+    assert record["result"]["ok"] is False
+    assert record["result"]["error"] == stopped.group(1)
+    assert record["result"]["backup"] is None
+    assert {a["status"] for a in record["result"]["apps"]} == {"not attempted"}
+    assert all(a["written"] == [] for a in record["result"]["apps"])
+
+
 REFRESH_YAML = """\
 version: 1
 baseline: []
