@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from . import fields as F
 from .backup import write_backup
-from .diffing import changed_paths
+from .diffing import same as _same
 from .display import show
 from .errors import (
     OrgError,
@@ -87,10 +87,6 @@ def _modified(component: Component, app: AppPlan, side: F.Side) -> Component:
         if new.fields.get(flag):
             new.fields[flag] = False
     return new
-
-
-def _same(a: Any, b: Any) -> bool:
-    return not changed_paths({"v": a}, {"v": b})
 
 
 # -- per-app results ----------------------------------------------------------------------

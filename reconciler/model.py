@@ -11,6 +11,7 @@ import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import fields as F
@@ -441,3 +442,32 @@ class HeldChange:
             "control": c.control,
             "reason": self.reason,
         }
+
+
+@dataclass(frozen=True)
+class BackupChange:
+    """One field an apply changed, as its backup records it (backup.py reads and writes it)."""
+
+    app: str
+    side: F.Side
+    field: str
+    component: str
+    before: Any
+    after: Any
+
+    @property
+    def path(self) -> str:
+        return f"{self.side}.{self.field}"
+
+
+@dataclass(frozen=True)
+class Backup:
+    """A loaded backup: here, not in backup.py, so that planning a rollback (pure) can take
+    one without importing the module that reads files."""
+
+    path: Path
+    org_id: str
+    instance_url: str
+    created_at: str
+    controls: list[str]
+    changes: list[BackupChange]
