@@ -26,11 +26,12 @@ from typing import Any
 
 from . import fields as F
 from .backup import write_backup
-from .diffing import changed_paths
+from .diffing import same as _same
 from .display import show
 from .errors import (
     OrgError,
     PlanFileError,
+    ReconcilerError,
     RequestLimitExceeded,
     SessionExpired,
     TransientOrgError,
@@ -65,6 +66,12 @@ class _Stopped(Exception):
     """The stop flag was seen between calls."""
 
 
+class _NoBackup(Exception):
+    """The backup could not be written (the message names the path and the OS's reason).
+    Without it the run could not be undone, so it writes nothing: a named outcome, not an
+    internal error."""
+
+
 def _phase_of(app: AppPlan, side: F.Side) -> int:
     """0: settings that enable client credentials; 1: policies; 2: all other settings."""
     if side == "policies":
@@ -83,10 +90,6 @@ def _modified(component: Component, app: AppPlan, side: F.Side) -> Component:
         if new.fields.get(flag):
             new.fields[flag] = False
     return new
-
-
-def _same(a: Any, b: Any) -> bool:
-    return not changed_paths({"v": a}, {"v": b})
 
 
 # -- per-app results ----------------------------------------------------------------------
@@ -123,9 +126,13 @@ class _Step:
         """("holds" | "ready" | "stale", why) for a fresh copy of this step's component.
 
         A planned field may hold its planned `before` (to be written) or already its `after`
-        (someone converged it: nothing lost by writing it again); anything else moved."""
+        (someone converged it: nothing lost by writing it again); anything else moved. A field
+        coupled with a planned one (one setting: the refresh-token policy, period and unit)
+        that the plan observed but does not change must still hold what was observed: else
+        writing the planned part would make a mix nobody declared."""
         now = F.decode_component(self.side, component.fields)
         moved, at_after = [], 0
+        planned = {change.path: change for change in self.changes}
         for change in self.changes:
             value = now.get(change.path)
             if _same(value, change.after):
@@ -134,6 +141,14 @@ class _Step:
                 moved.append(
                     f"{change.path} was {show(change.before)} when planned, now {show(value)}"
                 )
+        for path, change in planned.items():
+            for mate in F.coupled(path):
+                if mate in planned or mate not in self.app.observed:
+                    continue
+                then, value = self.app.observed[mate], now.get(mate)
+                line = f"{mate} was {show(then)} when planned, now {show(value)}"
+                if not _same(value, then) and not any(m.startswith(line) for m in moved):
+                    moved.append(f"{line} (one setting with {change.path})")
         if moved:
             return "stale", moved
         return ("holds" if at_after == len(self.changes) else "ready"), []
@@ -195,6 +210,11 @@ class _Run:
                 self._phase(phase)
         except _Stopped:
             self.result.interrupted = True
+        except _NoBackup as exc:
+            self.result.error = f"the backup could not be written, so nothing was written: {exc}"
+            for step in self.steps:
+                if step.state in ("pending", "written"):  # written: already held, not sent
+                    step.set("skipped", "the backup could not be written")
         except KeyboardInterrupt:  # a second signal: abandon the call in flight
             self.result.interrupted = abandoned = True
             for step in self.in_flight:
@@ -258,12 +278,15 @@ class _Run:
                 step.set("skipped", f"the app was refused {refused[step.app.name]}")
         todo = [s for s in self.steps if s.state == "pending"]
         if todo and self.backup_dir is not None:
-            self.result.backup = write_backup(
-                self.backup_dir,
-                self.plan,
-                self.org.org_id,
-                [(s.app.name, s.side, s.fresh) for s in todo if s.fresh is not None],
-            )
+            try:
+                self.result.backup = write_backup(
+                    self.backup_dir,
+                    self.plan,
+                    self.org.org_id,
+                    [(s.app.name, s.side, s.fresh) for s in todo if s.fresh is not None],
+                )
+            except (ReconcilerError, OSError) as exc:  # names the path and the OS reason
+                raise _NoBackup(str(exc)) from None
             self.notify(
                 f"Backup of the components to be written (secrets removed): "
                 f"{self.result.backup}\n  undo this apply with `reconciler rollback "

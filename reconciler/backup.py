@@ -10,15 +10,13 @@ rollback can say which of its changes re-enable what the baseline forbids.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from . import fields as F
 from .errors import ReconcilerError
 from .fileio import write_atomic
-from .model import Component, Plan
+from .model import Backup, BackupChange, Component, Plan
 from .paths import safe_name, state_dir
 
 BACKUP_VERSION = "1"
@@ -70,30 +68,6 @@ def write_backup(
         path = folder / f"{now.strftime('%Y%m%dT%H%M%S.%fZ')}-{counter}.json"
         counter += 1
     return write_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n", mode=0o600)
-
-
-@dataclass(frozen=True)
-class BackupChange:
-    app: str
-    side: F.Side
-    field: str
-    component: str
-    before: Any
-    after: Any
-
-    @property
-    def path(self) -> str:
-        return f"{self.side}.{self.field}"
-
-
-@dataclass(frozen=True)
-class Backup:
-    path: Path
-    org_id: str
-    instance_url: str
-    created_at: str
-    controls: list[str]
-    changes: list[BackupChange]
 
 
 def load_backup(path: Path) -> Backup:

@@ -60,3 +60,9 @@ def changed_paths(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
         )
         changed |= set(diff.affected_root_keys)
     return sorted(changed, key=lambda p: _ORDER.get(p, len(_ORDER)))
+
+
+def same(a: Any, b: Any) -> bool:
+    """One field's two values mean the same (as changed_paths judges a pair of maps): the
+    applier's stale check and rollback ask it of a single value."""
+    return not changed_paths({"v": a}, {"v": b})

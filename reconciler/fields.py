@@ -62,6 +62,10 @@ class FieldSpec:
     #: True when `true` turns an OAuth flow on: such changes are marked in plans.
     flow_switch: bool = False
     doc: str = ""
+    #: Fields of one `group` (per side) are one setting in Salesforce (the refresh-token policy,
+    #: its period and its unit, eca doc §3): a mix of old and new values is a setting nobody
+    #: chose, so rollback and the applier's stale check treat the group as a unit.
+    group: str = ""
     #: Side-qualified key, e.g. `policies.refresh_token.period`; unique across the catalogue.
     #: Computed once: planning, decoding and rendering ask for it hundreds of thousands of times.
     path: str = field(init=False, repr=False, compare=False)
@@ -248,12 +252,14 @@ CATALOGUE: tuple[FieldSpec, ...] = (
             "specific_inactivity": "SpecificInactivity",
         },
         doc="refresh token policy",
+        group="refresh_token",
     ),
     _p(
         "refresh_token.period",
         "refreshTokenValidityPeriod",
         "int",
         doc="refresh token validity period",
+        group="refresh_token",
     ),
     _p(
         "refresh_token.unit",
@@ -261,6 +267,7 @@ CATALOGUE: tuple[FieldSpec, ...] = (
         "enum",
         choices={"hours": "Hours", "days": "Days", "months": "Months"},
         doc="unit of the refresh token period",
+        group="refresh_token",
     ),
     _p(
         "session_level",
@@ -291,6 +298,20 @@ for _spec in CATALOGUE:
     if "." in _spec.key:
         _parent, _child = _spec.key.split(".", 1)
         NESTED_KEYS[_spec.side].setdefault(_parent, []).append(_child)
+
+
+#: (side, group) -> the paths of its fields, in catalogue order.
+GROUPS: dict[tuple[Side, str], tuple[str, ...]] = {}
+for _spec in CATALOGUE:
+    if _spec.group:
+        _key = (_spec.side, _spec.group)
+        GROUPS[_key] = (*GROUPS.get(_key, ()), _spec.path)
+
+
+def coupled(path: str) -> tuple[str, ...]:
+    """The paths that are one setting with `path` (itself included), or just `path`."""
+    spec = BY_PATH[path]
+    return GROUPS[(spec.side, spec.group)] if spec.group else (path,)
 
 
 _OF_SIDE: dict[Side, tuple[FieldSpec, ...]] = {

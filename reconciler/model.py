@@ -529,3 +529,32 @@ class ApplyResult:
         for r in self.results:
             out[r.status] += 1
         return out
+
+
+@dataclass(frozen=True)
+class BackupChange:
+    """One field an apply changed, as its backup records it (backup.py reads and writes it)."""
+
+    app: str
+    side: F.Side
+    field: str
+    component: str
+    before: Any
+    after: Any
+
+    @property
+    def path(self) -> str:
+        return f"{self.side}.{self.field}"
+
+
+@dataclass(frozen=True)
+class Backup:
+    """A loaded backup: here, not in backup.py, so that planning a rollback (pure) can take
+    one without importing the module that reads files."""
+
+    path: Path
+    org_id: str
+    instance_url: str
+    created_at: str
+    controls: list[str]
+    changes: list[BackupChange]

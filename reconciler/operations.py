@@ -35,12 +35,12 @@ from .fileio import write_atomic
 from .live_state import read_live
 from .locking import LockHeld, org_lock
 from .lookups import look_up
-from .model import DEFAULT_USAGE_WINDOW, ApplyResult, AuditReport, LiveState, Plan
+from .model import DEFAULT_USAGE_WINDOW, ApplyResult, AuditReport, Component, LiveState, Plan
 from .org.interface import Org
 from .org.target import OrgTarget
 from .planning import build_plan, select_apps
 from .risk import run_as_candidates
-from .rollback import plan_rollback
+from .rollback import backed_up, plan_rollback
 from .safety import SafetyCheck, assess, raise_if_unsafe
 from .stopping import STOP, StopRequest
 
@@ -445,11 +445,24 @@ def rollback(request: RollbackRequest, hooks: Hooks = Hooks()) -> ApplyOutcome:
     write path (lock, re-plan after waiting, confirmation, backup, verification, evidence)."""
     backup = load_backup(request.backup)
     with opened(request.org, hooks) as org, contextlib.ExitStack() as stack:
-        the_plan, live = plan_rollback(org, backup)
+
+        def fresh() -> tuple[Plan, LiveState]:
+            """I/O first (the backed-up components, read by name), then pure planning."""
+            if org.org_id != backup.org_id:
+                raise ReconcilerError(
+                    f"{backup.path} was made for org {backup.org_id}, but this org is "
+                    f"{org.org_id}; nothing was written"
+                )
+            components: dict[str, Component] = {}
+            for type_name, names in backed_up(backup).items():
+                components.update({c.full_name: c for c in org.read(type_name, names)})
+            return plan_rollback(backup, components, org.instance_url)
+
+        the_plan, live = fresh()
         lock = _Lock(stack, "rollback", request.safety.lock_timeout, hooks)
         with _lock_refused("rollback", the_plan, request.evidence_dir, hooks):
             if lock.take(the_plan.org_id):
-                the_plan, live = plan_rollback(org, backup)
+                the_plan, live = fresh()
         hooks.show(the_plan)
         if not the_plan.errors and not the_plan.changes:
             evidence = _record(

@@ -89,6 +89,36 @@ def test_a_planned_field_moved_since_the_plan_refuses_that_app_only(server, desi
     assert policies_of(doc, "Partner_Portal")["sessionTimeoutInMinutes"] == 90  # theirs stays
 
 
+def test_a_coupled_field_moved_since_the_plan_refuses_the_app(server, desired, tmp_path):
+    """Issue 16: the refresh-token policy, period and unit are one setting. Only the policy is
+    planned (period and unit are declared as the org held them); someone then changes the
+    period. Writing the policy would make a setting nobody declared, so the app is stale."""
+    yaml = """\
+version: 1
+baseline: []
+apps:
+  Partner_Portal:
+    policies:
+      refresh_token: {policy: specific_lifetime, period: 7, unit: days}
+"""
+    org, plan, live = _plan(server, desired(yaml))
+    assert [c.path for c in plan.changes] == ["policies.refresh_token.policy"]
+    _edit(server, POLICIES, COMPONENTS["Partner_Portal"][1], refreshTokenValidityPeriod=30)
+    result = apply_plan(org, plan, live, backup_dir=tmp_path / "b")
+    (portal,) = result.results
+    assert portal.status == "not attempted", app_messages(portal)
+    assert any(
+        "stale" in m
+        and "policies.refresh_token.period was 7 when planned, now 30 (one setting with "
+        "policies.refresh_token.policy)"
+        in m
+        for m in app_messages(portal)
+    ), app_messages(portal)
+    policies = policies_of(server.state.doc, "Partner_Portal")
+    assert policies["refreshTokenPolicyType"] == "SpecificInactivity"  # nothing written
+    assert policies["refreshTokenValidityPeriod"] == 30
+
+
 def test_fields_nobody_declared_keep_what_the_org_holds_at_write_time(server, desired, tmp_path):
     org, plan, live = _plan(server, desired(YAML))
     name = COMPONENTS["Mobile_Field_Service"][1]

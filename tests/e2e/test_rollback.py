@@ -211,3 +211,84 @@ def test_no_write_happens_before_the_backup_is_on_disk(org, desired, own_state_d
     assert "Traceback" not in result.output
     assert "backups" in result.output, result.output
     assert org.bytes() == before
+
+
+def test_a_backup_that_cannot_be_written_is_a_named_outcome(org, desired, own_state_dir, tmp_path):
+    """Issue 16: not "internal error (ReconcilerError)". The backup folder cannot be created
+    (a file stands where it should be): the run says the backup could not be written and why,
+    attempts no app, writes nothing, exits 1, and the evidence record says the same."""
+    before = org.bytes()
+    own_state_dir.mkdir(parents=True, exist_ok=True)
+    blocker = own_state_dir / "backups"
+    blocker.write_text("a file where the backups folder should be")
+    evidence = tmp_path / "ev"
+    result = run(
+        "apply", "-o", org.target, "-d", desired(YAML), "--auto-approve", "--evidence-dir", evidence
+    )
+    assert result.exit_code == 1, result.output
+    assert "internal error" not in result.output
+    assert "Traceback" not in result.output
+    stopped = re.search(r"^Stopped: (.*)$", result.stdout, re.M)
+    assert stopped, result.stdout
+    assert stopped.group(1).startswith(
+        f"the backup could not be written, so nothing was written: cannot write {blocker}/"
+    ), stopped.group(1)
+    assert stopped.group(1).endswith(": Not a directory"), stopped.group(1)
+    assert "Apply incomplete: 0 applied, 0 failed, 3 not attempted." in result.stdout
+    assert result.stdout.count("not attempted: the backup could not be written") == 5
+    assert org.bytes() == before
+    [record] = [json.loads(p.read_text()) for p in evidence.glob("*.json")]
+    assert record["result"]["ok"] is False
+    assert record["result"]["error"] == stopped.group(1)
+    assert record["result"]["backup"] is None
+    assert {a["status"] for a in record["result"]["apps"]} == {"not attempted"}
+    assert all(a["written"] == [] for a in record["result"]["apps"])
+
+
+REFRESH_YAML = """\
+version: 1
+baseline: []
+apps:
+  Reporting_JWT:
+    policies:
+      refresh_token: {policy: specific_lifetime, period: 10, unit: days}
+"""
+REFRESH_WIRE = ("refreshTokenPolicyType", "refreshTokenValidityPeriod", "refreshTokenValidityUnit")
+
+
+def _refresh(doc: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(policies_of(doc, "Reporting_JWT").get(key) for key in REFRESH_WIRE)
+
+
+def test_rollback_restores_a_coupled_setting_all_or_none(org, desired):
+    """Issue 16: policy, period and unit are one setting. Someone changed only the period since
+    the apply: restoring the other two would leave `Zero` with a period of 5 and no unit, a
+    setting nobody chose, so none of the three goes back, and the plan says why."""
+    assert _refresh(org.load()) == ("Zero", None, None)
+    applied = run("apply", "-o", org.target, "-d", desired(REFRESH_YAML), "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert _refresh(org.load()) == ("SpecificLifetime", 10, "Days")
+
+    def someone_edits(doc: dict[str, Any]) -> None:
+        policies_of(doc, "Reporting_JWT")["refreshTokenValidityPeriod"] = 5
+
+    org.mutate(someone_edits)
+    undone = run("rollback", _backup_of(applied), "-o", org.target, "--auto-approve")
+    assert undone.exit_code == 0, undone.output
+    assert _refresh(org.load()) == ("SpecificLifetime", 5, "Days")
+    assert (
+        "Reporting_JWT: policies.refresh_token.policy, policies.refresh_token.period and "
+        "policies.refresh_token.unit are one setting (refresh_token) and "
+        "policies.refresh_token.period changed since the apply, so the rollback restores none "
+        "of them"
+    ) in undone.stdout, undone.stdout
+    assert "Nothing to roll back." in undone.stdout
+
+
+def test_rollback_restores_an_unchanged_coupled_setting_whole(org, desired):
+    applied = run("apply", "-o", org.target, "-d", desired(REFRESH_YAML), "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    undone = run("rollback", _backup_of(applied), "-o", org.target, "--auto-approve")
+    assert undone.exit_code == 0, undone.output
+    assert "Plan: 1 app to change, 3 fields to change." in undone.stdout, undone.stdout
+    assert _refresh(org.load()) == ("Zero", None, None)

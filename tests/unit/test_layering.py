@@ -43,8 +43,8 @@ LAYERS: dict[str, set[str]] = {
         "backup",
         "schema",
     },
-    "planning": {"baseline", "planning", "risk", "audit", "usage", "export"},
-    "effects": {"applying", "rollback", "locking", "evidence", "planfile"},
+    "planning": {"baseline", "planning", "risk", "audit", "usage", "export", "rollback"},
+    "effects": {"applying", "locking", "evidence", "planfile"},
     "views": {"render.", "terminal"},
     "operations": {"operations"},
     "api": {"api"},
@@ -165,6 +165,8 @@ def test_no_module_imports_a_layer_it_may_not_see():
         ("render.text_view", "from ..planning import build_plan\n", "imports planning (planning)"),
         ("desired_state", "from .baseline import check_desired\n", "imports baseline (planning)"),
         ("audit", "from .org.interface import Org\n", "imports org.interface (org)"),
+        ("rollback", "from .org.interface import Org\n", "imports org.interface (org)"),
+        ("rollback", "from .backup import load_backup\n", "imports backup (inputs)"),
     ],
 )
 def test_the_rules_catch_the_imports_they_forbid(tmp_path, monkeypatch, module, source, broken):
