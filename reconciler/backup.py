@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from . import fields as F
 from .errors import ReconcilerError
@@ -127,5 +128,31 @@ def load_backup(path: Path) -> Backup:
             )
         )
     return Backup(
-        path, doc["org_id"], doc["instance_url"], doc["created_at"], list(controls), changes
+        path,
+        doc["org_id"],
+        doc["instance_url"],
+        doc["created_at"],
+        list(controls),
+        changes,
+        _coupled(doc.get("components")),
     )
+
+
+def _coupled(components: Any) -> dict[str, dict[str, Any]]:
+    """fullName -> the coupled fields' values as backed up. Best effort: a component entry the
+    file does not describe well is skipped (rollback then checks only the changed fields, as
+    it did before backups were read for this)."""
+    grouped = {path for paths in F.GROUPS.values() for path in paths}
+    out: dict[str, dict[str, Any]] = {}
+    for item in components if isinstance(components, list) else []:
+        if not isinstance(item, dict) or item.get("side") not in F.TYPE_OF_SIDE:
+            continue
+        if not isinstance(item.get("fullName"), str) or not isinstance(item.get("fields"), dict):
+            continue
+        try:
+            values = F.decode_component(item["side"], item["fields"])
+        except (ValueError, TypeError, KeyError):
+            continue
+        side_paths = {p for p in grouped if p.startswith(item["side"] + ".")}
+        out[item["fullName"]] = {p: values.get(p) for p in side_paths}
+    return out

@@ -558,3 +558,7 @@ class Backup:
     created_at: str
     controls: list[str]
     changes: list[BackupChange]
+    #: fullName -> the coupled fields (fields.GROUPS) as the component held them when backed
+    #: up, by path: those the apply did not change still held these values after it, so a
+    #: rollback can tell when one of them moved since (older backups: empty).
+    coupled: dict[str, dict[str, Any]] = field(default_factory=dict)

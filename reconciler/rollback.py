@@ -36,13 +36,17 @@ from .model import (
 )
 
 
-def _plan_app(app: AppPlan, found: list[tuple[BackupChange, Any]]) -> None:
+def _plan_app(
+    app: AppPlan, found: list[tuple[BackupChange, Any]], peers_moved: Sequence[str] = ()
+) -> None:
     """after -> before for each field the org still holds as the apply left it.
 
     A field someone changed since is left as it is. So are the fields coupled with it (one
     setting, e.g. the refresh-token policy, period and unit): restoring only some of them would
-    leave a mix of the old setting and the new one that nobody chose."""
+    leave a mix of the old setting and the new one that nobody chose. `peers_moved` are coupled
+    fields the apply did not change that moved since (they block their group too)."""
     moved = [c.path for c, now in found if not _same(now, c.after) and not _same(now, c.before)]
+    moved += [p for p in peers_moved if p not in moved]
     held: dict[tuple[str, ...], list[str]] = {}
     for change, now in found:
         if change.path in moved:
@@ -66,6 +70,27 @@ def _plan_app(app: AppPlan, found: list[tuple[BackupChange, Any]]) -> None:
             f"{_listed(group)} are one setting ({group_name}) and {_listed(blockers)} changed "
             "since the apply, so the rollback restores none of them"
         )
+
+
+def _peers_moved(
+    backup: Backup, found: list[tuple[BackupChange, Any]], fresh: Mapping[str, Component]
+) -> list[str]:
+    """Coupled fields the apply did not change (so they held their backed-up value after it)
+    whose value differs now: someone changed part of the setting since."""
+    changed = {c.path for c, _ in found}
+    out: list[str] = []
+    for change, _ in found:
+        backed = backup.coupled.get(change.component, {})
+        component = fresh.get(change.component)
+        if component is None:
+            continue
+        now = F.decode_component(change.side, component.fields)
+        for peer in F.coupled(change.path):
+            if peer in changed or peer not in backed or peer in out:
+                continue
+            if not _same(now.get(peer), backed[peer]):
+                out.append(peer)
+    return out
 
 
 def _listed(items: Sequence[str]) -> str:
@@ -104,7 +129,7 @@ def plan_rollback(
         app.observed[change.path] = now
         read[change.app].append((change, now))
     for name, found in read.items():
-        _plan_app(apps[name], found)
+        _plan_app(apps[name], found, _peers_moved(backup, found, fresh))
     for name, app in apps.items():
         after = {**live.apps[name].values(), **{c.path: c.after for c in app.changes}}
         rolled = {c.path for c in app.changes}

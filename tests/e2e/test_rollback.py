@@ -292,3 +292,33 @@ def test_rollback_restores_an_unchanged_coupled_setting_whole(org, desired):
     assert undone.exit_code == 0, undone.output
     assert "Plan: 1 app to change, 3 fields to change." in undone.stdout, undone.stdout
     assert _refresh(org.load()) == ("Zero", None, None)
+
+
+PERIOD_ONLY_YAML = """\
+version: 1
+baseline: []
+apps:
+  Reporting_JWT:
+    policies:
+      refresh_token: {policy: specific_lifetime, period: 20, unit: days}
+"""
+
+
+def test_a_coupled_field_the_apply_did_not_change_still_blocks_its_setting(org, desired):
+    """The apply changed only the period (policy and unit already held what the YAML says);
+    someone then changed the unit. The backup's copy of the component shows the unit as the
+    apply left it, so the rollback sees it moved and restores none of the setting."""
+    first = run("apply", "-o", org.target, "-d", desired(REFRESH_YAML), "--auto-approve")
+    assert first.exit_code == 0, first.output
+    applied = run("apply", "-o", org.target, "-d", desired(PERIOD_ONLY_YAML), "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert _refresh(org.load()) == ("SpecificLifetime", 20, "Days")
+
+    def someone_edits(doc: dict[str, Any]) -> None:
+        policies_of(doc, "Reporting_JWT")["refreshTokenValidityUnit"] = "Months"
+
+    org.mutate(someone_edits)
+    undone = run("rollback", _backup_of(applied), "-o", org.target, "--auto-approve")
+    assert undone.exit_code == 0, undone.output
+    assert _refresh(org.load()) == ("SpecificLifetime", 20, "Months")
+    assert "policies.refresh_token.unit changed since the apply" in undone.stdout, undone.stdout

@@ -63,3 +63,34 @@ def test_a_coupled_setting_moved_in_part_goes_back_not_at_all():
 def test_a_component_gone_from_the_org_is_a_plan_error():
     plan, _ = plan_rollback(_backup(), {}, "https://x")
     assert plan.errors == [("A", "A_plcy is no longer in the org")] * 3
+
+
+def _partial_backup() -> Backup:
+    """The apply changed only the period; policy and unit held specific_lifetime/days before
+    and after it (the backup's copy of the component says so)."""
+    changes = [BackupChange("A", "policies", "refresh_token.period", "A_plcy", 30, 10)]
+    coupled = {
+        "A_plcy": {
+            "policies.refresh_token.policy": "specific_lifetime",
+            "policies.refresh_token.period": 30,
+            "policies.refresh_token.unit": "days",
+        }
+    }
+    return Backup(Path("b.json"), "00D1", "https://x", "2026-01-01", [], changes, coupled)
+
+
+def test_a_coupled_field_the_apply_left_alone_blocks_the_group_when_it_moved():
+    """Someone changed the unit (untouched by the apply) since: restoring the period alone
+    would mix two settings, so nothing of the group goes back."""
+    plan, _ = plan_rollback(
+        _partial_backup(), _org_holds(policy="specific_lifetime", period=10, unit="months"), "x"
+    )
+    assert plan.changes == []
+    assert "policies.refresh_token.unit changed since the apply" in plan.apps[0].notes[-1]
+
+
+def test_a_coupled_field_the_apply_left_alone_and_nobody_moved_lets_the_change_back():
+    plan, _ = plan_rollback(
+        _partial_backup(), _org_holds(policy="specific_lifetime", period=10, unit="days"), "x"
+    )
+    assert [(c.path, c.after) for c in plan.changes] == [("policies.refresh_token.period", 30)]
