@@ -71,6 +71,21 @@ def test_a_held_lock_fails_at_once_naming_the_holder(org, lock_file, live_pid):
     assert json.loads(lock_file.read_text())["pid"] == live_pid  # not ours to remove
 
 
+def test_a_run_refused_at_the_lock_leaves_a_named_evidence_record(
+    org, lock_file, live_pid, tmp_path
+):
+    """Issue 16: a refusal at the lock is an outcome of its own, in the record as on stderr."""
+    lock_file.write_text(json.dumps(_holder(live_pid)))
+    result = _apply(org, "--evidence-dir", tmp_path / "ev")
+    assert result.exit_code == 1, result.output
+    (path,) = (tmp_path / "ev").glob("*-apply-*.json")
+    assert f"Evidence: {path}" in result.stderr
+    outcome = json.loads(path.read_text())["result"]
+    assert outcome["ok"] is False and outcome["refused"] == "LockHeld"
+    assert f"is locked by `apply` (pid {live_pid}" in outcome["reason"]
+    assert outcome["apps"] == []
+
+
 def test_a_dead_holders_lock_is_taken_over_with_a_warning(org, lock_file):
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
