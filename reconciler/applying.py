@@ -175,9 +175,10 @@ class _Run:
         policy: RetryPolicy,
         backup_dir: Path | None,
         notify: Callable[[str], None],
+        undo: Callable[[Path], str] = lambda path: f"reconciler rollback {path}",
     ) -> None:
         self.org, self.plan, self.stop, self.policy = org, plan, stop, policy
-        self.backup_dir, self.notify = backup_dir, notify
+        self.backup_dir, self.notify, self.undo = backup_dir, notify, undo
         self.steps = sorted(
             (
                 _Step(app, side, names[(app.name, side)], _phase_of(app, side))
@@ -289,8 +290,7 @@ class _Run:
                 raise _NoBackup(str(exc)) from None
             self.notify(
                 f"Backup of the components to be written (secrets removed): "
-                f"{self.result.backup}\n  undo this apply with `reconciler rollback "
-                f"{self.result.backup}`"
+                f"{self.result.backup}\n  undo this apply with `{self.undo(self.result.backup)}`"
             )
         self._prepared = {id(s) for s in todo}
 
@@ -586,6 +586,7 @@ def apply_plan(
     policy: RetryPolicy = SAVE_RETRY,
     backup_dir: Path | None = None,
     notify: Callable[[str], None] | None = None,
+    undo: Callable[[Path], str] | None = None,
 ) -> ApplyResult:
     """Write the plan's changes (fresh read-modify-write per phase), verify, report.
 
@@ -607,6 +608,7 @@ def apply_plan(
         policy,
         backup_dir,
         notify or (lambda message: log.info("%s", message)),
+        *([undo] if undo is not None else []),
     )
     stop.active = True
     try:

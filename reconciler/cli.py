@@ -6,14 +6,10 @@ plan views."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
 import sys
-import traceback
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,7 +17,6 @@ from . import __version__
 from .cli_options import (
     _JsonErrorsCommand,
     _MainGroup,
-    _shown,
     audit_desired_option,
     auto_approve_option,
     desired_option,
@@ -37,132 +32,29 @@ from .cli_options import (
     scope_options,
     usage_options,
 )
+from .cli_support import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_VIOLATIONS,
+    _errors_as,
+    _evidence,
+    _finish,
+    _hooks,
+    _info,
+    _show,
+    _warn,
+    handle_errors,
+)
 from .errors import ReconcilerError
 from .org.target import OrgTarget
-from .redaction import configure_logging, scrub
-from .stopping import STOP, exit_code, handling_signals
+from .redaction import configure_logging
+from .stopping import STOP, handling_signals
 
 if TYPE_CHECKING:
     from .model import Plan
-    from .operations import ApplyOutcome, Hooks, UsagePolicy
+    from .operations import UsagePolicy
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_VIOLATIONS = 0, 1, 2, 3
-CONFIRM = "Do you want to perform these actions? Only 'yes' will be accepted:"
 Paths = tuple[Path, ...]
-
-
-def _fail(message: str) -> None:
-    click.echo(f"Error: {_shown(message)}", err=True)
-    sys.exit(EXIT_ERROR)
-
-
-def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """User errors print one clean line; even unexpected ones are scrubbed of secrets."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ReconcilerError as exc:
-            _fail(str(exc))
-        except KeyboardInterrupt:
-            # Only reached before any write (the applier turns signals into a report).
-            click.echo("Error: interrupted; nothing was written", err=True)
-            sys.exit(exit_code(STOP.signum))
-        except Exception as exc:  # a bug: say so, without leaking what the exception carried
-            if logging.getLogger().isEnabledFor(logging.DEBUG):
-                click.echo(scrub(traceback.format_exc()), err=True)
-            _fail(f"internal error ({type(exc).__name__}): {exc}; re-run with --debug for details")
-
-    return wrapper
-
-
-def _info(message: str) -> None:
-    """A note on stderr that --quiet drops."""
-    from . import terminal
-
-    terminal.info(message)
-
-
-def _warn(message: str) -> None:
-    _info(f"Warning: {_shown(message)}")
-
-
-@contextlib.contextmanager
-def _errors_as(fmt: str) -> Iterator[None]:
-    """With `--format json` an error is also a JSON object on stdout (a pipeline parses
-    stdout); with `--format github` each desired-state issue is also a `::error` annotation."""
-    try:
-        yield
-    except ReconcilerError as exc:
-        from .render import VIEWS, render
-
-        if ("error", fmt) in VIEWS:
-            click.echo(render(exc, fmt, kind="error"), nl=False)
-        raise
-
-
-# -- what the CLI shows and asks during an operation ------------------------------------------
-
-
-def _show(result: Any, fmt: str = "text", paint: bool | None = None, **context: Any) -> str:
-    """A view of `result`; text in colour when stdout is a terminal (`paint` None) or as
-    `paint` says (False: never, e.g. for a file)."""
-    from .render import render
-
-    if fmt != "text" or paint is False:
-        return render(result, fmt, **context)
-    from . import terminal
-
-    with terminal.painting(paint):
-        return render(result, fmt, **context)
-
-
-def _hooks(
-    auto_approve: bool = False, what: str = "apply", show: Callable[[Plan], None] | None = None
-) -> Hooks:
-    from . import terminal
-    from .operations import Hooks
-
-    def confirm(plan: Plan) -> bool:
-        click.echo(_show(plan, kind="Breaking", paint=False), nl=False)
-        if auto_approve:
-            return True
-        if not sys.stdin.isatty():
-            raise ReconcilerError(
-                f"refusing to {what} without confirmation: stdin is not a terminal. "
-                "Use --auto-approve, or `plan --out FILE` then `apply FILE`"
-            )
-        answer = click.prompt(CONFIRM, default="", show_default=False, prompt_suffix=" ")
-        if answer.strip() != "yes":
-            raise ReconcilerError(f"{what} cancelled; nothing was written")
-        return True
-
-    return Hooks(
-        show=show or (lambda plan: click.echo(_show(plan), nl=False)),
-        confirm=confirm,
-        notify=lambda message: _info(_shown(message)),
-        warn=_warn,
-        opened=terminal.attach_progress,
-    )
-
-
-def _evidence(path: Path | None) -> None:
-    if path is not None:
-        _info(f"Evidence: {path}")
-
-
-def _finish(outcome: ApplyOutcome, what: str) -> None:
-    """Report, evidence, exit code: the same for every way an apply or rollback can end."""
-    if outcome.result is None:
-        _evidence(outcome.evidence)
-        return
-    click.echo(_show(outcome.result, paint=False, what=what), nl=False)
-    _evidence(outcome.evidence)
-    if outcome.result.interrupted:
-        sys.exit(exit_code(outcome.result.signum))
-    if not outcome.result.ok:
-        sys.exit(EXIT_ERROR)
 
 
 # -- the commands -------------------------------------------------------------------------------
@@ -229,8 +121,11 @@ def plan(
     click.echo(_show(the_plan, fmt, safety=outcome.safety), nl=False)
     if outcome.safety.blocks:  # stderr: `Plan:` stays stdout's last line, JSON stays JSON
         _warn(f"safety threshold: {outcome.safety.message()}")
-    if outcome.saved:
-        _info(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.")
+    if outcome.saved and out is not None:
+        from .render.hints import apply_saved
+
+        again = apply_saved(out, desired, org.arguments())
+        _info(f"Saved the plan to {out}; apply it with `{again}`.")
     _evidence(outcome.evidence)
     if the_plan.errors:
         sys.exit(EXIT_ERROR)
@@ -238,12 +133,13 @@ def plan(
         sys.exit(EXIT_CHANGES)
 
 
-@main.command()
+@main.command(cls=_JsonErrorsCommand)
 @click.argument("planfile", required=False, type=click.Path(path_type=Path))
 @desired_option
 @org_options
 @scope_options
 @auto_approve_option(help="Apply without asking (for pipelines).")
+@format_option(["text", "json"], "json: the per-app report (or the error) on stdout.")
 @max_changes_option
 @lock_timeout_option
 @evidence_option
@@ -256,6 +152,7 @@ def apply(
     apps: tuple[str, ...],
     exclude: tuple[str, ...],
     auto_approve: bool,
+    fmt: str,
     max_changes: str | None,
     lock_timeout: float,
     evidence_dir: Path | None,
@@ -265,28 +162,36 @@ def apply(
     from . import operations as ops
 
     if planfile is not None and not (apps or exclude):
+        with _errors_as(fmt):
+            changes = len(ops.read_plan(planfile).changes)
         click.echo(
-            f"Checking saved plan {planfile} ({len(ops.read_plan(planfile).changes)} field "
-            "change(s)) "
-            f"against {', '.join(map(str, desired))} and the org."
+            f"Checking saved plan {planfile} ({changes} field change(s)) "
+            f"against {', '.join(map(str, desired))} and the org.",
+            err=fmt != "text",
         )
     safety = ops.Safety(max_changes, lock_timeout)
     scope = ops.Scope(apps, exclude)
     request = ops.ApplyRequest(desired, org, scope, safety, planfile, evidence_dir, usage=usage)
-    with handling_signals(STOP):
-        outcome = ops.apply(request, _hooks(auto_approve, "apply"))
-    _finish(outcome, "Apply")
+    with handling_signals(STOP), _errors_as(fmt):
+        outcome = ops.apply(request, _hooks(auto_approve, "apply", fmt=fmt))
+    _finish(outcome, "Apply", fmt, org.arguments())
 
 
-@main.command()
+@main.command(cls=_JsonErrorsCommand)
 @click.argument("backup", type=click.Path(path_type=Path, dir_okay=False))
 @org_options
 @auto_approve_option(help="Roll back without asking (for pipelines).")
+@format_option(["text", "json"], "json: the per-app report (or the error) on stdout.")
 @lock_timeout_option
 @evidence_option
 @handle_errors
 def rollback(
-    backup: Path, org: OrgTarget, auto_approve: bool, lock_timeout: float, evidence_dir: Path | None
+    backup: Path,
+    org: OrgTarget,
+    auto_approve: bool,
+    fmt: str,
+    lock_timeout: float,
+    evidence_dir: Path | None,
 ) -> None:
     """Undo an apply from its BACKUP: return exactly the fields it changed to their old values.
 
@@ -296,12 +201,12 @@ def rollback(
     from . import operations as ops
 
     def show(the_plan: Plan) -> None:
-        click.echo(_show(the_plan, kind="Rollback", backup=backup), nl=False)
+        click.echo(_show(the_plan, kind="Rollback", backup=backup), nl=False, err=fmt != "text")
 
     request = ops.RollbackRequest(backup, org, ops.Safety(lock_timeout=lock_timeout), evidence_dir)
-    with handling_signals(STOP):
-        outcome = ops.rollback(request, _hooks(auto_approve, "roll back", show))
-    _finish(outcome, "Rollback")
+    with handling_signals(STOP), _errors_as(fmt):
+        outcome = ops.rollback(request, _hooks(auto_approve, "roll back", show, fmt))
+    _finish(outcome, "Rollback", fmt, org.arguments())
 
 
 @main.command(cls=_JsonErrorsCommand)

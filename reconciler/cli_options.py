@@ -148,14 +148,35 @@ def out_option(what: str) -> Callable[..., Any]:
 
 
 def format_option(choices: list[str], help_text: str | None = None) -> Callable[..., Any]:
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(choices),
-        default="text",
-        show_default=True,
-        help=help_text,
-    )
+    """--format; where JSON is one of the choices, --json too (the habit of sf and gh)."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        decorated: Callable[..., Any] = func
+        if "json" in choices:
+
+            @functools.wraps(func)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                if kwargs.pop("as_json"):
+                    if kwargs["fmt"] not in ("text", "json"):
+                        error = click.UsageError(f"--json contradicts --format {kwargs['fmt']}")
+                        error.exit_code = EXIT_ERROR  # type: ignore[misc]  # per instance
+                        raise error
+                    kwargs["fmt"] = "json"
+                return func(*args, **kwargs)
+
+            decorated = click.option(
+                "--json", "as_json", is_flag=True, help="Same as --format json."
+            )(wrapper)
+        return click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(choices),
+            default="text",
+            show_default=True,
+            help=help_text,
+        )(decorated)
+
+    return decorate
 
 
 # -- click plumbing: exit codes a pipeline can trust -------------------------------------------
@@ -173,8 +194,79 @@ class _UsageExitsOne:
             raise
 
 
+#: --help sections, in order: each option's parameter name -> its section.
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "Org (which org, how to log in, how calls are made)": (
+        *(option.dest for option in OPTIONS),
+        "timeout",
+        "parallelism",
+        "retries",
+        "retry_max_seconds",
+    ),
+    "Scope (what is read and compared)": ("desired", "apps", "exclude", "usage_window"),
+    "Output": ("fmt", "as_json", "out", "detailed_exitcode", "evidence_dir"),
+    "Safety": ("auto_approve", "max_changes", "lock_timeout", "allow_breaking"),
+}
+_SECTION_OF = {name: title for title, names in SECTIONS.items() for name in names}
+
+#: The examples that end each command's --help.
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "validate": (
+        "reconciler validate",
+        "reconciler validate -d desired/base -d desired/prod --format github",
+    ),
+    "plan": (
+        "reconciler plan -o acme",
+        "reconciler plan -o acme -d desired/base -d desired/prod --out plan.json",
+        "reconciler plan -o emulator --format markdown --detailed-exitcode",
+    ),
+    "apply": (
+        "reconciler apply -o acme",
+        "reconciler apply plan.json -o acme",
+        "reconciler apply -o acme --auto-approve --json",
+    ),
+    "rollback": (
+        "reconciler rollback BACKUP.json -o acme",
+        "reconciler rollback BACKUP.json -o acme --auto-approve --json",
+    ),
+    "audit": (
+        "reconciler audit -o acme",
+        "reconciler audit -o acme --format sarif --out audit.sarif",
+    ),
+    "export": (
+        "reconciler export -o acme --out desired/apps.yaml",
+        "reconciler export -o acme --app Payments_Batch",
+    ),
+    "emulator": (
+        "reconciler emulator",
+        "reconciler emulator --state org.json --port 8443",
+    ),
+    "schema": ("reconciler schema > desired.schema.json",),
+}
+
+
 class _Command(_UsageExitsOne, click.Command):
-    pass
+    """--help groups the options (org, scope, output, safety) and ends with examples."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None and isinstance(param, click.Option):
+                title = _SECTION_OF.get(param.name or "", "Other options")
+                sections.setdefault(title, []).append(record)
+        for title in [*SECTIONS, "Other options"]:
+            if title in sections:
+                with formatter.section(title):
+                    formatter.write_dl(sections[title])
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)
+        examples = EXAMPLES.get(self.name or "")
+        if examples:
+            with formatter.section("Examples"):
+                for line in examples:
+                    formatter.write(f"{'':>{formatter.current_indent}}{line}\n")
 
 
 class _JsonErrorsCommand(_Command):
@@ -183,7 +275,9 @@ class _JsonErrorsCommand(_Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         pairs = zip(args, [*args[1:], ""], strict=False)
-        wants_json = any(a == "--format=json" or (a, b) == ("--format", "json") for a, b in pairs)
+        wants_json = any(
+            a in ("--format=json", "--json") or (a, b) == ("--format", "json") for a, b in pairs
+        )
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as exc:

@@ -39,6 +39,7 @@ from .model import DEFAULT_USAGE_WINDOW, ApplyResult, AuditReport, Component, Li
 from .org.interface import Org
 from .org.target import OrgTarget
 from .planning import build_plan, select_apps
+from .render import hints
 from .risk import run_as_candidates
 from .rollback import backed_up, plan_rollback
 from .safety import SafetyCheck, assess, raise_if_unsafe
@@ -97,6 +98,10 @@ class Hooks:
     warn: Callable[[str], None] = log.warning
     #: The org, once open (the CLI attaches its progress line to it).
     opened: Callable[[Org], None] = _ignore
+    #: Entered around each wait with no count of its own (login, listing, look-ups), named.
+    waiting: Callable[[str], contextlib.AbstractContextManager[None]] = lambda what: (
+        contextlib.nullcontext()
+    )
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,11 @@ class ApplyOutcome:
     def ok(self) -> bool:
         return self.result is None or self.result.ok
 
+    @property
+    def report(self) -> ApplyResult:
+        """The per-app report; an empty one (ok, no apps) when there was nothing to write."""
+        return self.result if self.result is not None else ApplyResult([])
+
 
 # -- building blocks ----------------------------------------------------------------------------
 
@@ -187,9 +197,11 @@ def opened(org: OrgLike, hooks: Hooks | None = None) -> Iterator[Org]:
         # Here, not at the top: `validate` never loads the org stack (requests, lxml).
         from .org.registry import open_org
 
-        with open_org(org, os.environ) as opened_org:
-            if hooks is not None:
-                hooks.opened(opened_org)
+        hooks = hooks or Hooks()
+        with contextlib.ExitStack() as stack:
+            with hooks.waiting("Logging in to the org"):
+                opened_org = stack.enter_context(open_org(org, os.environ, hooks.notify))
+            hooks.opened(opened_org)
             yield opened_org
     else:
         yield org
@@ -201,6 +213,7 @@ def make_plan(
     only: Collection[str] = (),
     exclude: Collection[str] = (),
     usage: UsagePolicy = UsagePolicy(),
+    hooks: Hooks | None = None,
 ) -> tuple[Plan, LiveState]:
     """Read the declared apps from the org and diff them. Read-only: no write API is called.
 
@@ -212,9 +225,12 @@ def make_plan(
     names = [app.name for app in selected_apps]
     # Unlisted apps matter to the baseline unless ignored (or the run is narrowed by --app).
     wants_all = desired.baseline.unlisted != "ignore" and not only
-    live = read_live(org, only=None if wants_all else names)
+    waiting = (hooks or Hooks()).waiting
+    with waiting("Listing the org's apps"):
+        live = read_live(org, only=None if wants_all else names)
     declared = {app.name: app.values for app in selected_apps}
-    lookups = look_up(org, run_as_candidates(live.apps, declared), usage.window_days)
+    with waiting("Looking up run-as users and their logins"):
+        lookups = look_up(org, run_as_candidates(live.apps, declared), usage.window_days)
     plan = build_plan(desired, live, org.instance_url, only, exclude, lookups, usage.allow_breaking)
     return plan, live
 
@@ -320,11 +336,17 @@ def _write(
         policy=_retry(request.org),
         backup_dir=request.backup_dir or default_backup_dir(),
         notify=hooks.notify,
+        undo=lambda backup: hints.rollback(backup, org_arguments(request.org)),
     )
     from .render.apply_view import result_document  # the evidence stores what --format json prints
 
     evidence = _record(request.evidence_dir, command, plan, result_document(result), hooks)
     return ApplyOutcome(plan, result, evidence)
+
+
+def org_arguments(org: OrgLike) -> list[str]:
+    """The org arguments a hint must repeat (none for an Org a Python caller opened)."""
+    return org.arguments() if isinstance(org, OrgTarget) else []
 
 
 def _retry(org: OrgLike) -> Any:
@@ -373,7 +395,7 @@ def plan(request: PlanRequest, hooks: Hooks = Hooks()) -> PlanOutcome:
     desired = load_desired(request.desired)
     with opened(request.org, hooks) as org:
         the_plan, _ = make_plan(
-            org, desired, request.scope.apps, request.scope.exclude, request.usage
+            org, desired, request.scope.apps, request.scope.exclude, request.usage, hooks
         )
     check = assess(the_plan, request.safety.max_changes)
     saved = planfile.write(the_plan, request.out, check) if request.out else None
@@ -410,7 +432,7 @@ def apply(request: ApplyRequest, hooks: Hooks = Hooks()) -> ApplyOutcome:
     with opened(request.org, hooks) as org, contextlib.ExitStack() as stack:
 
         def fresh() -> tuple[Plan, LiveState]:
-            made = make_plan(org, desired, *scope, usage)
+            made = make_plan(org, desired, *scope, usage, hooks)
             if saved is not None:
                 differences = planfile.check(saved, made[0], desired)
                 if differences:

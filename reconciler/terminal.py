@@ -56,6 +56,7 @@ SETTINGS = Manners()
 def configure(*, no_color: bool = False, quiet: bool = False) -> None:
     SETTINGS.no_color = no_color
     SETTINGS.quiet = quiet
+    _CURRENT.clear()
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -111,11 +112,17 @@ def info(message: str) -> None:
 
 #: Redraw no more often than this (seconds); the first and the last step always draw.
 REDRAW_EVERY = 0.1
+#: How often a wait with no count of its own (login, listing, look-ups) redraws its clock.
+TICK_EVERY = 0.5
 
 
 class Progress:
-    """`progress(operation, done, total)` for the org adapter: one line on stderr, redrawn in
-    place with a carriage return and erased with blanks when an operation finishes.
+    """One line on stderr, redrawn in place with a carriage return and erased with blanks:
+
+    - `progress(operation, done, total)` from the org adapter: apps done of the total, and
+      the time since the command started;
+    - `waiting(what)` around a wait with no count (logging in, listing, look-ups): what it
+      waits for and for how long, redrawn every TICK_EVERY seconds while no count is shown.
 
     The adapter calls it from its worker threads, hence the lock."""
 
@@ -124,6 +131,11 @@ class Progress:
         self._lock = threading.Lock()
         self._width = 0
         self._last = 0.0
+        self._started = time.monotonic()
+        self._waiting: tuple[str, float] | None = None
+
+    def _elapsed(self, since: float | None = None) -> str:
+        return f"{time.monotonic() - (self._started if since is None else since):.1f} s"
 
     def __call__(self, operation: str, done: int, total: int) -> None:
         with self._lock:
@@ -131,10 +143,38 @@ class Progress:
             if 1 < done < total and now - self._last < REDRAW_EVERY:
                 return
             self._last = now
-            line = f"{operation}: {done}/{total} batch{'es' if total != 1 else ''}"
-            self._draw(line)
+            unit = "app" if total == 1 else "apps"
+            self._draw(f"{operation}: {done}/{total} {unit}, {self._elapsed()}")
             if done >= total:
                 self._draw("")
+
+    @contextlib.contextmanager
+    def waiting(self, what: str) -> Iterator[None]:
+        stop = threading.Event()
+        with self._lock:
+            self._waiting = (what, time.monotonic())
+            self._draw_waiting()
+        ticker = threading.Thread(target=self._tick, args=(stop,), daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            ticker.join()
+            with self._lock:
+                self._waiting = None
+                self._draw("")
+
+    def _tick(self, stop: threading.Event) -> None:
+        while not stop.wait(TICK_EVERY):
+            with self._lock:
+                if time.monotonic() - self._last >= TICK_EVERY:  # no count is being shown
+                    self._draw_waiting()
+
+    def _draw_waiting(self) -> None:
+        if self._waiting is not None:
+            what, since = self._waiting
+            self._draw(f"{what}... {self._elapsed(since)}")
 
     def _draw(self, line: str) -> None:
         pad = " " * max(0, self._width - len(line))
@@ -146,15 +186,31 @@ class Progress:
         self._width = len(line)
 
 
+_CURRENT: list[Progress | None] = []
+
+
 def progress_for(stream: TextIO | None = None) -> Progress | None:
-    """A progress callback when stderr is a terminal and --quiet is off; else None."""
+    """A progress line when stderr is a terminal and --quiet is off; else None."""
     stream = stream if stream is not None else sys.stderr
     if SETTINGS.quiet or not _isatty(stream):
         return None
     return Progress(stream)
 
 
+def _progress() -> Progress | None:
+    """This run's one progress line (login, reads, look-ups and writes share it)."""
+    if not _CURRENT:
+        _CURRENT.append(progress_for())
+    return _CURRENT[0]
+
+
+def waiting(what: str) -> contextlib.AbstractContextManager[None]:
+    """Show `what` is awaited, with a clock, on the progress line (if there is one)."""
+    progress = _progress()
+    return progress.waiting(what) if progress is not None else contextlib.nullcontext()
+
+
 def attach_progress(org: Any) -> None:
     """Give an org adapter that has a `progress` hook a callback, where one is wanted."""
     if hasattr(org, "progress"):
-        org.progress = progress_for()
+        org.progress = _progress()

@@ -122,7 +122,7 @@ def _socket_path(script: str) -> str:
 
 
 def _preload() -> None:
-    """Import every reconciler module (and DeepDiff, imported lazily by the product): the
+    """Import every reconciler module (the lazily imported ones included): the
     part of a cold start that the children then share. A module that fails to import is left
     out; the child imports it itself and fails as a cold process would."""
     import importlib
@@ -131,7 +131,7 @@ def _preload() -> None:
     import reconciler
 
     names = [m.name for m in pkgutil.walk_packages(reconciler.__path__, "reconciler.")]
-    for name in ["reconciler.cli", *names, "deepdiff"]:
+    for name in ["reconciler.cli", *names]:
         if name.rsplit(".", 1)[-1] == "__main__":
             continue
         with contextlib.suppress(Exception):  # see the docstring

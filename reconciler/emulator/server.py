@@ -424,10 +424,13 @@ def run_foreground(state_path: str | os.PathLike[str], port: int = 8443) -> None
         print(f"instance URL: {srv.instance_url}")
         print(f"access token: {srv.access_token}")
         print(f"CA cert:      {srv.ca_cert_path}")
-        print("Use it from another shell as you would a real org:")
-        print(f"  export SF_ACCESS_TOKEN='{srv.access_token}'")
-        print(f"  export REQUESTS_CA_BUNDLE='{srv.ca_cert_path}'")
-        print(f"  reconciler plan --instance-url {srv.instance_url}")
+        from .logins import prepare_logins, render_blocks
+
+        folder = Path(srv.ca_cert_path).parent
+        blocks = prepare_logins(
+            srv.state, folder, srv.instance_url, srv.ca_cert_path, srv.access_token
+        )
+        print(render_blocks(blocks), end="")
         print("Press Ctrl-C to stop.", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()

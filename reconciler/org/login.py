@@ -400,6 +400,44 @@ def alias_login(alias: str, timeout: float) -> Login:
     return Login(instance_url, access_token, lambda: fetch()[1], "sf CLI alias")
 
 
+def default_org(timeout: float) -> str | None:
+    """The Salesforce CLI's default org (`sf config get target-org --json`), or None when sf
+    is missing, fails, or has none set.
+
+    plugin-settings (src/commands/config/get.ts, src/config.ts) answers `{"status": 0,
+    "result": [{"name": "target-org", "value": "ALIAS", "success": true, "location": ...}]}`,
+    with no `value` when unset. A `result` object (`{"value": ...}` or `{"target-org": ...}`)
+    is accepted too, in case another sf version answers so (not seen).
+    """
+    sf = shutil.which("sf")
+    if sf is None:
+        return None
+    try:
+        done = subprocess.run(
+            [sf, "config", "get", "target-org", "--json"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+    answer = _json_object(done.stdout) or _json_object(done.stderr)
+    if answer is None or answer.get("status", done.returncode) != 0 or done.returncode != 0:
+        return None
+    result = answer.get("result")
+    entries = result if isinstance(result, list) else [result]
+    for entry in entries:
+        if not isinstance(entry, dict) or entry.get("success") is False:
+            continue
+        if entry.get("name", "target-org") != "target-org":
+            continue
+        value = entry.get("value", entry.get("target-org"))
+        if isinstance(value, str) and _ALIAS.match(value.strip()):
+            return value.strip()
+    return None
+
+
 def _sf_json(sf: str, args: list[str], alias: str, timeout: float) -> dict[str, Any]:
     """Run sf with --json; its `result` object, or a LoginError from sf's error JSON
     (`status` non-zero with `name` and `message`), which sf prints on stdout (older versions:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..display import printable
 from ..errors import ReconcilerError
 from ..paths import DEFAULT_EMULATOR_STATE
 from .http import GuardedSession
@@ -26,6 +27,7 @@ from .login import (
     Login,
     LoginError,
     alias_login,
+    default_org,
     jwt_login,
     normalise_instance_url,
     sfdx_url_login,
@@ -207,6 +209,11 @@ METHODS: tuple[LoginMethod, ...] = (
 )
 BY_NAME = {m.name: m for m in METHODS}
 
+
+class NoOrgGiven(ReconcilerError):
+    """Nothing on the command line or in the environment names an org."""
+
+
 NO_ORG = (
     "no org given: use -o ALIAS (a Salesforce CLI login; or SF_TARGET_ORG), JWT bearer "
     "(--client-id, --username, --jwt-key-file [--login-url]; or SF_CLIENT_ID, "
@@ -241,11 +248,27 @@ def choose(target: OrgTarget, environ: Mapping[str, str]) -> tuple[LoginMethod, 
     if method is None:
         if target.login.login_url:  # --login-url alone: the JWT settings may be in SF_*
             return BY_NAME["jwt"], target
-        raise ReconcilerError(NO_ORG)
+        raise NoOrgGiven(NO_ORG)
     return method, target
 
 
-def open_org(target: OrgTarget, environ: Mapping[str, str]) -> OrgBlock:
-    """The open Org for `target`; it is closed (an in-process emulator stopped) with the block."""
-    method, target = choose(target, environ)
+def open_org(
+    target: OrgTarget, environ: Mapping[str, str], notify: Callable[[str], None] | None = None
+) -> OrgBlock:
+    """The open Org for `target`; it is closed (an in-process emulator stopped) with the block.
+
+    When nothing names an org, the Salesforce CLI's default org (`sf config get target-org`)
+    is used, as sf itself would, and `notify` is told which one."""
+    try:
+        method, target = choose(target, environ)
+    except NoOrgGiven:
+        alias = default_org(target.calls.timeout)
+        if alias is None:
+            raise
+        if notify is not None:
+            notify(
+                f"Using the Salesforce CLI's default org {printable(alias)!r} (sf config get "
+                "target-org); give -o ALIAS to choose another."
+            )
+        method, target = BY_NAME["sf_alias"], replace(target, target=alias)
     return method.open(target, environ)

@@ -14,7 +14,6 @@ parsed with lxml (see soap.py for why not zeep). One design serves three needs:
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -61,20 +60,30 @@ Relogin = Callable[[], str]
 
 
 def _reporting(
-    calls: Sequence[Callable[[], T]], label: str, progress: Callable[[str, int, int], None]
+    calls: Sequence[Callable[[], T]],
+    label: str,
+    progress: Callable[[str, int, int], None],
+    sizes: Sequence[int] | None = None,
 ) -> list[Callable[[], T]]:
-    """The calls, each telling `progress` when it has finished (count() is atomic in CPython)."""
-    finished = itertools.count(1)
+    """The calls, each telling `progress` how many items (apps) are done when it has finished:
+    `sizes` items per call (one each by default)."""
+    weights = list(sizes) if sizes is not None else [1] * len(calls)
+    total = sum(weights)
+    done = [0]
+    lock = threading.Lock()
 
-    def wrap(call: Callable[[], T]) -> Callable[[], T]:
+    def wrap(call: Callable[[], T], weight: int) -> Callable[[], T]:
         def run() -> T:
             result = call()
-            progress(label, next(finished), len(calls))
+            with lock:
+                done[0] += weight
+                so_far = done[0]
+            progress(label, so_far, total)
             return result
 
         return run
 
-    return [wrap(call) for call in calls]
+    return [wrap(call, weight) for call, weight in zip(calls, weights, strict=True)]
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -201,10 +210,13 @@ class SalesforceOrg:
 
         return self.retry.run(operation, lambda: self._with_session(once))
 
-    def _parallel(self, calls: Sequence[Callable[[], T]], label: str = "") -> list[T]:
-        """Run calls `parallelism` at a time, results in call order; the first error wins."""
+    def _parallel(
+        self, calls: Sequence[Callable[[], T]], label: str = "", sizes: Sequence[int] = ()
+    ) -> list[T]:
+        """Run calls `parallelism` at a time, results in call order; the first error wins.
+        `sizes`: the apps each call covers, for the progress line."""
         if self.progress is not None and label:
-            calls = _reporting(calls, label, self.progress)
+            calls = _reporting(calls, label, self.progress, sizes or None)
         if len(calls) <= 1 or self.parallelism == 1:
             return [call() for call in calls]
         with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
@@ -287,8 +299,10 @@ class SalesforceOrg:
             return call
 
         components: list[Component] = []
-        batches = [reading(b) for b in _chunks(list(names), BATCH)]
-        for part in self._parallel(batches, f"Reading {type_name}"):
+        chunks = list(_chunks(list(names), BATCH))
+        batches = [reading(b) for b in chunks]
+        sizes = [len(chunk) for chunk in chunks]
+        for part in self._parallel(batches, f"Reading {type_name}", sizes):
             components.extend(part)
         for component in components:
             for secret in F.SECRET_FIELDS:
@@ -300,7 +314,7 @@ class SalesforceOrg:
     def update(self, type_name: str, components: Sequence[Component]) -> list[SaveOutcome]:
         batches = list(_chunks(list(components), BATCH))
         calls = [self._update_batch(type_name, b) for b in batches]
-        results = self._parallel(calls, f"Writing {type_name}")
+        results = self._parallel(calls, f"Writing {type_name}", [len(b) for b in batches])
         return [outcome for part in results for outcome in part]
 
     def _update_batch(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,12 @@ from ..controls import BY_ID
 from ..display import printable, show
 from ..model import ApplyResult, AppResult, Plan, StepOutcome
 from ..redaction import scrub
+from . import hints
 
 
-def render_apply_text(result: ApplyResult, what: str = "Apply") -> str:
+def render_apply_text(
+    result: ApplyResult, what: str = "Apply", org_args: Sequence[str] = ()
+) -> str:
     out = []
     for r in result.results:
         out.append(f"  {printable(r.name)}: {r.status}")
@@ -33,7 +37,8 @@ def render_apply_text(result: ApplyResult, what: str = "Apply") -> str:
     if result.error:
         out.append(f"Stopped: {printable(scrub(result.error))}")
     if result.backup:
-        out.append(f"Backup: {result.backup} (undo with `reconciler rollback {result.backup}`)")
+        undo = hints.rollback(result.backup, org_args)
+        out.append(f"Backup: {result.backup} (undo with `{undo}`)")
     return "".join(line + "\n" for line in out)
 
 

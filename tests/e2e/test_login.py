@@ -256,6 +256,23 @@ def test_alias_with_plain_display_token_needs_no_second_call(server, fake_sf, mo
     assert [c["argv"][:2] for c in sf_calls(fake_sf)] == [["org", "display"]]
 
 
+def test_no_org_given_uses_sfs_default_org_and_says_which(server, fake_sf, monkeypatch):
+    monkeypatch.setenv("FAKE_SF_DEFAULT_ORG", "acme")
+    result = run("plan", "-d", SHIPPED_DESIRED)
+    assert result.exit_code == 0, result.output
+    assert_shipped_summary(result.stdout)
+    assert "Using the Salesforce CLI's default org 'acme'" in result.stderr
+    assert [c["argv"][:3] for c in sf_calls(fake_sf)][:2] == [
+        ["config", "get", "target-org"],
+        ["org", "display", "--target-org"],
+    ]
+
+
+def test_no_org_and_no_sf_default_is_the_usual_error(server, fake_sf):
+    result = run("plan", "-d", SHIPPED_DESIRED)
+    assert_clean_error(result, "no org given")
+
+
 def test_alias_from_sf_target_org(server, fake_sf, monkeypatch):
     monkeypatch.setenv("SF_TARGET_ORG", "acme")
     result = run("plan", "-d", SHIPPED_DESIRED)

@@ -1,4 +1,4 @@
-"""The Metadata API channel (reconciler/org/soap_channel.py): http.client, not requests.
+"""The Metadata API channel (reconciler/org/soap_channel.py): urllib3's pool, not requests.
 
 What requests gave the SOAP side for free must still hold: the environment's proxy (through an
 HTTP CONNECT tunnel, with its credentials), no redirects, a size cap also for bodies of unknown
@@ -13,10 +13,10 @@ import select
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -27,7 +27,7 @@ from reconciler.errors import IncompleteResponse, OrgError, OutcomeUnknown, Tran
 from reconciler.live_state import read_live
 from reconciler.org.http import GuardedSession, RedirectRefused, failure
 from reconciler.org.salesforce import SalesforceOrg
-from reconciler.org.soap_channel import SoapChannel, _still_open
+from reconciler.org.soap_channel import SoapChannel
 
 from .conftest import SHIPPED_DESIRED, assert_shipped_summary, cli_env, run_cli
 
@@ -162,6 +162,7 @@ class _Raw(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server naming
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         kind = self.answer["kind"]
+        self.answer.setdefault("peers", []).append(self.client_address)
         if kind == "redirect":
             self.send_response(307)
             self.send_header("Location", "https://elsewhere.example.com/services/Soap/m/63.0/")
@@ -175,6 +176,8 @@ class _Raw(BaseHTTPRequestHandler):
         for _ in range(self.answer["chunks"]):
             self.wfile.write(b"3e8\r\n" + b"x" * 1000 + b"\r\n")
         self.wfile.write(b"0\r\n\r\n")
+        # Kept alive as far as the client knows (no `Connection: close`), then closed.
+        self.close_connection = bool(self.answer.get("hang_up"))
 
 
 @pytest.fixture
@@ -225,13 +228,19 @@ def test_untrusted_certificate_is_not_retried_and_says_how_to_fix_it(raw_server)
     assert "REQUESTS_CA_BUNDLE" in str(exc.value)
 
 
-def test_an_idle_connection_the_server_closed_is_not_reused():
-    ours, theirs = socket.socketpair()
-    conn = SimpleNamespace(sock=ours)
-    assert _still_open(conn)  # type: ignore[arg-type]
-    theirs.close()  # the server hung up while the connection sat in the pool
-    assert not _still_open(conn)  # type: ignore[arg-type]
-    ours.close()
+def test_an_idle_connection_the_server_closed_is_not_reused(raw_server):
+    """The server hangs up on a kept-alive connection while it sits in the pool: the next
+    call opens a new one instead of failing on the dead one."""
+    url, ca = raw_server
+    _Raw.answer = {"kind": "chunked", "chunks": 1, "hang_up": True, "peers": []}
+    channel = SoapChannel(url, verify=ca, max_response_bytes=3000)
+    for _ in range(2):
+        reply = channel.post(b"<x/>", call="updateMetadata", write=True, timeout=10)
+        assert reply.body == b"x" * 1000
+        time.sleep(0.2)  # the server's FIN reaches the idle connection
+    peers = _Raw.answer["peers"]
+    assert len(peers) == 2 and peers[0] != peers[1], peers  # a second TCP connection
+    channel.close()
 
 
 def test_lost_answer_of_a_write_is_in_doubt_and_shows_no_body_bytes():
@@ -254,17 +263,9 @@ def test_reads_reuse_connections(server):
     session.verify = server.ca_cert_path
     session.trust_env = False
     org = SalesforceOrg(server.instance_url, server.access_token, session, parallelism=2)
-    opened: list[Any] = []
-    original = org._channel._connect
-
-    def counting(conn: Any, call: str) -> None:
-        opened.append(conn)
-        original(conn, call)
-
-    org._channel._connect = counting  # type: ignore[method-assign]
     read_live(org)
     read_live(org)
-    assert 1 <= len(opened) <= 2, len(opened)
+    assert 1 <= org._channel.connections_opened() <= 2, org._channel.connections_opened()
 
 
 @pytest.mark.parametrize("way", ["emulator", "instance_url"])
@@ -280,9 +281,9 @@ def test_connections_are_closed_when_the_org_block_ends(org, server, monkeypatch
     )
     with opening as opened:
         read_live(opened)
-        idle = list(opened._channel._idle)
+        idle = opened._channel.idle_connections()
         assert idle and all(conn.sock is not None for conn in idle)
-    assert not opened._channel._idle
+    assert not opened._channel.idle_connections()
     assert all(conn.sock is None for conn in idle)
 
 

@@ -22,7 +22,10 @@ ESC = "\x1b"
 COLOURED_UPDATE = re.compile(r"\x1b\[[0-9;]*m~\x1b\[0m app Data_Warehouse_ETL")
 COLOURED_HIGH = re.compile(r"\x1b\[[0-9;]*m(?:\x1b\[[0-9;]*m)*\[HIGH\]\x1b\[0m Support_Exporter")
 COLOURED_RAISES = re.compile(r"\x1b\[[0-9;]*m\[raises\]\x1b\[0m run-as user")
-PROGRESS = re.compile(r"\rReading ExtlClntAppOauthConfigurablePolicies: 1/1 batch")
+#: Apps counted (the demo org has 10), with the time since the command started.
+PROGRESS = re.compile(r"\rReading ExtlClntAppOauthConfigurablePolicies: \d+/10 apps, \d+\.\d s")
+#: What the run waits for where there is nothing to count, with how long it has waited.
+WAITS = ("Logging in to the org", "Listing the org's apps", "Looking up run-as users")
 
 
 @pytest.fixture
@@ -47,6 +50,8 @@ def test_terminal_gets_colour_and_progress(org, tmp_path, terminal_env):
     assert COLOURED_HIGH.search(out), out
     assert COLOURED_RAISES.search(out), out
     assert PROGRESS.search(out), out
+    for wait in WAITS:
+        assert re.search(rf"\r{wait}[^\r]*\.\.\. \d+\.\d s", out), (wait, out)
     # The progress line is erased with blanks, never with an escape sequence.
     progress_part = out[: out.index("Org ")]
     assert ESC not in progress_part, repr(progress_part)
@@ -88,7 +93,7 @@ def test_quiet_on_a_terminal_has_no_progress(org, tmp_path, terminal_env):
 def test_apply_on_a_terminal_shows_write_progress(org, tmp_path, terminal_env):
     code, out = run_in_pty(["apply", "-o", org.target, "-d", str(SHIPPED_DESIRED)], "yes", tmp_path)
     assert code == 0, out
-    assert re.search(r"\rWriting ExtlClntAppOauthConfigurablePolicies: 1/1 batch", out), out
+    assert re.search(r"\rWriting ExtlClntAppOauthConfigurablePolicies: 2/2 apps, \d+\.\d s", out)
 
 
 def test_audit_report_file_is_never_coloured(org, tmp_path, terminal_env):

@@ -48,7 +48,7 @@ LAYERS: dict[str, set[str]] = {
     "views": {"render.", "terminal"},
     "operations": {"operations"},
     "api": {"api"},
-    "cli": {"cli", "cli_options", "__main__"},
+    "cli": {"cli", "cli_options", "cli_support", "__main__"},
     "emulator": {"emulator."},
 }
 BELOW = {"foundation": {"foundation"}, "model": {"foundation", "model"}}
