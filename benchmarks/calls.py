@@ -1,4 +1,4 @@
-"""The per-call costs the README cites, measured side by side in one run.
+"""The per-call costs docs/scale.md cites, measured side by side in one run.
 
     python benchmarks/calls.py [--calls 200] [--runs 7]
 

@@ -390,7 +390,7 @@ def targets(rows: list[Row], latency_ms: int) -> list[tuple[str, bool | None]]:
 
 
 def machine() -> str:
-    """CPU count and model, Python version: what the README must cite with the numbers."""
+    """CPU count and model, Python version: what docs/scale.md must cite with the numbers."""
     model = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -159,8 +159,8 @@ def _spec(source: str, app: str, side: Any, key: Any, where: str) -> F.FieldSpec
     if spec is None:
         raise PlanFileError(
             f"{source}: malformed plan file: app {app}: {where} {_name(path)} is not a field "
-            "this reconciler manages (see the table in README / reconciler/fields.py). "
-            "Re-run plan"
+            "this reconciler manages (see the table in docs/desired-state.md / "
+            "reconciler/fields.py). Re-run plan"
         )
     return spec
 

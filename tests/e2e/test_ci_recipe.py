@@ -473,7 +473,7 @@ def signer() -> tuple[str, str]:
 
 @pytest.fixture
 def ci(tmp_path: Path, make_org, signer) -> Iterator[tuple[Runner, dict[str, Org]]]:
-    """A repository laid out as the README says (desired/base + one folder per org), two orgs
+    """A repository laid out as docs/ci.md says (desired/base + one folder per org), two orgs
     (two emulator state files, each served over HTTPS) that trust our certificate for JWT, and
     a runner holding each org's secrets in its environment."""
     orgs = {

@@ -104,7 +104,7 @@ def test_saved_plan_is_applied_exactly_without_asking(org, tmp_path):
 
 
 def test_json_output_is_the_plan_file_and_apply_accepts_it(org, tmp_path, monkeypatch):
-    """README: `--format json` is the saved-plan format; the desired state defaults to
+    """docs/commands.md: `--format json` is the saved-plan format; the desired state defaults to
     desired/ for apply as it does for plan, and a path spelled differently is the same state."""
     plan_file = tmp_path / "p.json"
     made = run(

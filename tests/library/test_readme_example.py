@@ -1,4 +1,4 @@
-"""The README's library example runs as written, against the emulator, and does what it says."""
+"""docs/library.md's example runs as written, against the emulator, and does what it says."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from tests.support import REPO
 
 
 def _example() -> str:
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("## Use it as a library") :]
+    text = (REPO / "docs" / "library.md").read_text()
+    section = text[text.index("# Use it as a library") :]
     match = re.search(r"```python\n(.*?)```", section, re.S)
-    assert match, "the README's library section has no python example"
+    assert match, "docs/library.md has no python example"
     return match.group(1)
 
 

@@ -1,5 +1,5 @@
-"""Start-up cost is kept down by importing heavy modules only where they are used (README,
-Scale; issue 9): `--help` and `validate` never load the org stack, the planner or the plan
+"""Start-up cost is kept down by importing heavy modules only where they are used (docs/scale.md,
+issue 9): `--help` and `validate` never load the org stack, the planner or the plan
 renderers, and no command loads DeepDiff (reconciler/diffing.py compares lists itself). Each
 command runs in a fresh interpreter, which then reports which of the watched modules it
 imported."""

@@ -132,9 +132,9 @@ def test_there_are_shipped_yaml_files_to_check():
     assert REPO / "desired" / "apps.yaml" in SHIPPED
 
 
-def test_the_readme_example_meets_the_schema():
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Desired state") :]
+def test_the_docs_example_meets_the_schema():
+    page = (REPO / "docs" / "desired-state.md").read_text(encoding="utf-8")
+    section = page[page.index("# Desired state") :]
     example = section[section.index("```yaml\n") + 8 : section.index("```\n", 8)]
     assert "apps:" in example
     assert schema_errors(yaml.safe_load(example)) == []
