@@ -178,6 +178,23 @@ def run_in_pty(args: list[str], answer: str, cwd: Path, timeout: float = 60.0) -
     return code, out.decode("utf-8", "replace")
 
 
+def read_banner(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> str:
+    """`reconciler emulator`'s startup text, read from the raw pipe until "Press Ctrl-C" (a
+    buffered readline would hide lines from select)."""
+    assert proc.stdout is not None
+    text = ""
+    deadline = time.monotonic() + timeout
+    while "Press Ctrl-C" not in text and time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            text += chunk.decode("utf-8", "replace")
+    assert "Press Ctrl-C" in text, text
+    return text
+
+
 def report_block(stdout: str, app: str) -> list[str]:
     """The apply report lines of one app: `  APP: status` and its indented messages."""
     lines = stdout.splitlines()

@@ -9,29 +9,20 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import RECONCILER_BIN, SHIPPED_DESIRED, cli_env, finish_cli, start_cli
-
-
-def _banner(proc: subprocess.Popen, timeout: float = 30.0) -> str:
-    text = ""
-    deadline = time.monotonic() + timeout
-    while "Press Ctrl-C" not in text and time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-        if ready:
-            chunk = os.read(proc.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            text += chunk.decode("utf-8", "replace")
-    assert "Press Ctrl-C" in text, text
-    return text
+from .conftest import (
+    RECONCILER_BIN,
+    SHIPPED_DESIRED,
+    cli_env,
+    finish_cli,
+    read_banner,
+    start_cli,
+)
 
 
 def _blocks(banner: str) -> dict[str, list[str]]:
@@ -52,7 +43,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("emulator_logins")
     proc = start_cli(["emulator", "--state", folder / "org.json", "--port", "0"], cwd=folder)
     try:
-        yield _banner(proc), folder
+        yield read_banner(proc), folder
     finally:
         proc.terminate()
         finish_cli(proc)

@@ -9,17 +9,22 @@ apps, so a plan against it equals the plan against the folder.
 from __future__ import annotations
 
 import json
-import os
 import re
-import select
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
-from tests.e2e.conftest import REPO, cli_env, finish_cli, run, start_cli
+from tests.e2e.conftest import (
+    REPO,
+    cli_env,
+    finish_cli,
+    read_banner,
+    report_block,
+    run,
+    start_cli,
+)
 
 SAMPLE = REPO / "examples" / "sfdx-project"
 DEFAULT = Path("force-app/main/default")
@@ -254,15 +259,7 @@ def test_emulator_seeded_from_the_folder_plans_the_same(project: Path, want: Pat
 def _read_banner(proc, timeout: float = 30.0) -> dict[str, str]:
     """The emulator's startup lines, read from the raw pipe (a buffered readline would hide
     lines from select)."""
-    text = ""
-    deadline = time.monotonic() + timeout
-    while "Press Ctrl-C" not in text and time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-        if ready:
-            chunk = os.read(proc.stdout.fileno(), 65536)
-            if not chunk:
-                break
-            text += chunk.decode("utf-8", "replace")
+    text = read_banner(proc, timeout)
     found = {"lines": text}
     for line in text.splitlines():
         key, sep, value = line.partition(":")
@@ -350,17 +347,6 @@ def test_secrets_read_from_files_are_registered_for_redaction(project: Path) -> 
     assert SECRET not in repr(component)
 
 
-def _report(stdout: str, app: str) -> list[str]:
-    lines = stdout.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"  {app}: "))
-    out = [lines[start].strip()]
-    for line in lines[start + 1 :]:
-        if not line.startswith("      "):
-            break
-        out.append(line.strip())
-    return out
-
-
 def test_apply_keeps_each_edited_files_mode(project: Path, want: Path) -> None:
     """Issue 16 item 4: an edited file keeps its permissions (not the temp file's 0600)."""
     modes = {PAY_SETTINGS: 0o640, PAY_POLICY: 0o664, INV_SETTINGS: 0o604}
@@ -381,10 +367,10 @@ def test_a_read_only_file_is_refused_naming_it(project: Path, want: Path) -> Non
     result = run("apply", "-o", f"source:{project}", "-d", want, "--auto-approve")
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
-    payments = _report(result.stdout, "Payments_Batch")
+    payments = report_block(result.stdout, "Payments_Batch")
     assert payments[0] == "Payments_Batch: failed", payments
     assert any(str(path) in m and "read-only" in m for m in payments), payments
-    assert _report(result.stdout, "Inventory_Sync")[0] == "Inventory_Sync: applied"
+    assert report_block(result.stdout, "Inventory_Sync")[0] == "Inventory_Sync: applied"
     after = snapshot(project)
     for unchanged in (PAY_POLICY, PAY_SETTINGS):  # its settings wait for its policies
         assert after[unchanged] == before[unchanged], unchanged
@@ -402,9 +388,9 @@ def test_a_symlinked_file_is_refused_naming_it(project: Path, want: Path, tmp_pa
     data = target.read_bytes()
     result = run("apply", "-o", f"source:{project}", "-d", want, "--auto-approve")
     assert result.exit_code == 1, result.output
-    inventory = _report(result.stdout, "Inventory_Sync")
+    inventory = report_block(result.stdout, "Inventory_Sync")
     assert inventory[0] == "Inventory_Sync: failed", inventory
     assert any(str(link) in m and "symbolic link" in m for m in inventory), inventory
     assert link.is_symlink() and link.resolve() == target.resolve()
     assert target.read_bytes() == data
-    assert _report(result.stdout, "Payments_Batch")[0] == "Payments_Batch: applied"
+    assert report_block(result.stdout, "Payments_Batch")[0] == "Payments_Batch: applied"
