@@ -11,7 +11,7 @@ from .baseline import findings, selected
 from .controls import DEFAULT_BASELINE
 from .desired_model import BaselineConfig, DesiredState
 from .model import AuditReport, Finding, LiveApp, LiveState, Lookups
-from .risk import assess, client_credentials_on
+from .risk import assess, client_credentials_on, run_as_of
 from .usage import (
     grade_usage,
     unused_exception_findings,
@@ -37,8 +37,8 @@ def run_as_to_look_up(live: LiveState, desired: DesiredState | None) -> set[str]
     names = set()
     for app in audited_apps(live, desired).values():
         values = app.values()
-        if client_credentials_on(values) and values.get("policies.run_as"):
-            names.add(str(values["policies.run_as"]))
+        if client_credentials_on(values) and run_as_of(values):
+            names.add(str(run_as_of(values)))
     return names
 
 

@@ -28,7 +28,12 @@ class Requirement:
 
     def violated_by(self, values: Mapping[str, Any]) -> bool:
         value = values.get(self.path)
-        return value is not None and value in self.violating
+        if value is None:
+            return False
+        # Connected App strings (ipRelaxation, ...) have no documented spelling: folded.
+        return value in self.violating or (
+            isinstance(value, str) and value.casefold() in self.violating
+        )
 
 
 @dataclass(frozen=True)
@@ -74,11 +79,19 @@ CONTROLS: tuple[Control, ...] = (
         remediation=(
             "Deselect 'Enable Client Credentials Flow' in the app's OAuth settings "
             "(settings.client_credentials: false) and in its OAuth policies "
-            "(policies.client_credentials: false), or record a justified, expiring exception."
+            "(policies.client_credentials: false); for a Connected App, in its OAuth settings "
+            "(connected_apps: <name>: client_credentials: false); or record a justified, "
+            "expiring exception."
         ),
         source="Salesforce Security Health guidance 'External Client Apps: OAuth Flow "
         "Enablement: Disable Client Credentials Flow' (shared/seed/000_ec6264bdf08a0dff.txt)",
-        requirements=(_off("settings.client_credentials"), _off("policies.client_credentials")),
+        # Connected Apps carry the very same switch (oauthConfig.isClientCredentialEnabled,
+        # ECA reference §15): the same control, so one exception syntax and one SARIF rule.
+        requirements=(
+            _off("settings.client_credentials"),
+            _off("policies.client_credentials"),
+            _off("connected.client_credentials"),
+        ),
     ),
     Control(
         id="ECA-OAUTH-002",
@@ -108,9 +121,15 @@ CONTROLS: tuple[Control, ...] = (
             "Salesforce token. A mis-trusted or compromised provider then mints Salesforce "
             "sessions; keep it off unless the integration needs it."
         ),
-        remediation="Set settings.token_exchange: false and policies.token_exchange: false.",
+        remediation="Set settings.token_exchange: false and policies.token_exchange: false "
+        "(a Connected App: token_exchange: false and token_exchange_policy: false).",
         source="Metadata API guide, isTokenExchangeEnabled / isTokenExchangeFlowEnabled",
-        requirements=(_off("settings.token_exchange"), _off("policies.token_exchange")),
+        requirements=(
+            _off("settings.token_exchange"),
+            _off("policies.token_exchange"),
+            _off("connected.token_exchange"),
+            _off("connected.token_exchange_policy"),
+        ),
     ),
     Control(
         id="ECA-OAUTH-004",

@@ -212,7 +212,10 @@ def make_plan(
     names = [app.name for app in selected_apps]
     # Unlisted apps matter to the baseline unless ignored (or the run is narrowed by --app).
     wants_all = desired.baseline.unlisted != "ignore" and not only
-    live = read_live(org, only=None if wants_all else names)
+    # Connected Apps are read too (same parallel path) though plan does not manage them yet:
+    # their names keep their LoginHistory rows from being attributed to an ECA that shares
+    # the run-as user (usage.grade_usage's `all_apps`).
+    live = read_live(org, only=None if wants_all else names, connected=True)
     declared = {app.name: app.values for app in selected_apps}
     lookups = look_up(org, run_as_candidates(live.apps, declared), usage.window_days)
     plan = build_plan(desired, live, org.instance_url, only, exclude, lookups, usage.allow_breaking)
@@ -479,7 +482,7 @@ def audit_org(
 ) -> AuditReport:
     """Read the org, look up the run-as users of apps with client credentials on and their
     client-credentials logins over `usage_window_days` (None: no usage look-up), judge."""
-    live = read_live(org)
+    live = read_live(org, connected=True)
     lookups = look_up(org, run_as_to_look_up(live, desired), usage_window_days)
     return build_audit(desired, live, lookups, org.instance_url)
 

@@ -22,7 +22,7 @@ from .usage import (
     usage_warning,
 )
 
-_ORDER = {spec.path: i for i, spec in enumerate(F.CATALOGUE)}
+_ORDER = {spec.path: i for i, spec in enumerate(F.ALL_SPECS)}
 #: The two switches of the client credentials flow (eca doc §6): one decision when holding.
 CLIENT_CREDENTIALS = ("settings.client_credentials", "policies.client_credentials")
 
@@ -38,10 +38,12 @@ def select_apps(
             f"not declared in the desired state: {', '.join(unknown)} "
             f"(declared: {', '.join(sorted(desired.apps)) or 'none'})"
         )
+    # Connected Apps under `connected_apps:` are judged by `audit`; plan and apply do not
+    # manage them yet (build_plan says so in a warning), so they are never selected here.
     return [
         app
         for name, app in sorted(desired.apps.items())
-        if (not only or name in only) and name not in exclude
+        if (not only or name in only) and name not in exclude and not F.is_connected(name)
     ]
 
 
@@ -118,6 +120,11 @@ def _check_feasible(plan: AppPlan, after: dict[str, Any]) -> None:
             "policies.client_credentials is true but no run-as user is set: declare "
             "policies.run_as (a username with the API Only permission)"
         )
+    if after.get("connected.client_credentials") is True and not after.get("connected.run_as"):
+        plan.errors.append(
+            "client_credentials is true but no run-as user is set: declare run_as (a "
+            "username with the API Only permission)"
+        )
 
 
 def turns_client_credentials_off(change: FieldChange) -> bool:
@@ -176,7 +183,7 @@ def unlisted_apps(
     return [
         DesiredApp(name, "", 0, listed=False)
         for name in sorted(live.apps)
-        if name not in desired.apps and name not in exclude
+        if name not in desired.apps and name not in exclude and not F.is_connected(name)
     ]
 
 
@@ -196,6 +203,7 @@ def build_plan(
     are held (`hold_breaking`; `allow_breaking` releases them). A refused look-up adds a
     warning. None means no look-up was made (offline callers): no risk or usage is graded."""
     controls = selected(desired.baseline)
+    connected = sorted(n for n in desired.apps if F.is_connected(n))
     pairs = [
         (app, plan_app(app, live.apps.get(app.name), controls))
         for app in select_apps(desired, only, exclude)
@@ -233,7 +241,16 @@ def build_plan(
         desired_digest=desired.digest,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         apps=apps,
-        warnings=[str(w) for w in desired.warnings] + risk_warnings,
+        warnings=[str(w) for w in desired.warnings]
+        + risk_warnings
+        + (
+            [
+                f"connected_apps: {len(connected)} Connected App(s) declared are judged by "
+                "`reconciler audit`; plan and apply do not manage Connected Apps yet"
+            ]
+            if connected
+            else []
+        ),
         controls=list(desired.baseline.controls),
         desired_files=list(desired.files),
         desired_file_digests=dict(desired.file_digests),

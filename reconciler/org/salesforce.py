@@ -291,10 +291,8 @@ class SalesforceOrg:
         for part in self._parallel(batches, f"Reading {type_name}"):
             components.extend(part)
         for component in components:
-            for secret in F.SECRET_FIELDS:
-                value = component.fields.get(secret)
-                if isinstance(value, str):
-                    register_secret(value)
+            for value in F.secret_values(component.fields):
+                register_secret(value)
         return components
 
     def update(self, type_name: str, components: Sequence[Component]) -> list[SaveOutcome]:

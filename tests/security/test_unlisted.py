@@ -56,10 +56,15 @@ def test_enforce_plans_and_applies_fixes_to_unlisted_apps(org, write_yaml, tmp_p
     assert org.policies("Billing_Sync")["isClientCredentialsFlowEnabled"] is True
 
     audit = run("audit", "-o", org.target, "-d", desired, "--format", "json")
-    assert audit.exit_code == 0, audit.output
+    # The demo org's Connected Apps are audited but not managed by plan/apply (issue 18):
+    # two of them keep client credentials on, so the audit still fails, for them alone.
+    assert audit.exit_code == 3, audit.output
     doc = json.loads(audit.stdout)
-    assert doc["apps_checked"] == ALL_APPS
-    assert [f["app"] for f in doc["findings"]] == ["Billing_Sync", "Billing_Sync"]
+    assert [a for a in doc["apps_checked"] if not a.startswith("ConnectedApp:")] == ALL_APPS
+    assert [f["app"] for f in doc["findings"] if not f["app"].startswith("ConnectedApp:")] == [
+        "Billing_Sync",
+        "Billing_Sync",
+    ]
 
 
 def test_report_lists_violations_changes_nothing(org, write_yaml, tmp_path):
