@@ -22,8 +22,7 @@ log = logging.getLogger(__name__)
 def read_live(org: Org, only: Collection[str] | None = None, connected: bool = False) -> LiveState:
     """Read the OAuth settings and policies of every app (or of `only` those apps), and with
     `connected` every Connected App too (keyed `ConnectedApp:<name>`), through the same
-    strict, parallel read path. `audit` judges them; `plan` reads them for usage attribution
-    only (it does not manage them yet); `export` does not ask.
+    strict, parallel read path (plan, apply and audit ask; export of ECAs does not).
 
     The org id (a REST query) is asked beside the listing and the reads (Metadata calls), not
     before them: they are independent, the query costs a round trip, and the first one also
@@ -34,11 +33,14 @@ def read_live(org: Org, only: Collection[str] | None = None, connected: bool = F
         types = [F.APP_TYPE, F.SETTINGS_TYPE, F.POLICIES_TYPE]
         names = org.list_names([*types, F.CONNECTED_TYPE] if connected else types)
         apps = _read_apps(org, names, only)
+        # The safety valve's denominator stays the ECAs: counting Connected Apps too would
+        # let a percentage limit allow more writes than before; the conservative choice.
+        count = len(names[F.APP_TYPE])
         if connected:
             apps.update(_read_connected(org, names[F.CONNECTED_TYPE], only))
         org_id = asked.result()
     log.debug("read %d app(s) from org %s", len(apps), org_id)
-    return LiveState(org_id=org_id, apps=apps, app_count=len(names[F.APP_TYPE]))
+    return LiveState(org_id=org_id, apps=apps, app_count=count)
 
 
 def _read_apps(

@@ -296,7 +296,8 @@ class LiveState:
 
     org_id: str
     apps: dict[str, LiveApp]
-    #: Every ExternalClientApplication the org listed, whatever `only` kept (safety.py).
+    #: Every ExternalClientApplication the org listed, whatever `only` kept (safety.py); the
+    #: Connected Apps are not counted (live_state.read_live says why).
     app_count: int | None = None
 
 

@@ -212,9 +212,9 @@ def make_plan(
     names = [app.name for app in selected_apps]
     # Unlisted apps matter to the baseline unless ignored (or the run is narrowed by --app).
     wants_all = desired.baseline.unlisted != "ignore" and not only
-    # Connected Apps are read too (same parallel path) though plan does not manage them yet:
-    # their names keep their LoginHistory rows from being attributed to an ECA that shares
-    # the run-as user (usage.grade_usage's `all_apps`).
+    # Connected Apps are read through the same parallel path and planned like ECAs; even when
+    # none is declared, their names keep their LoginHistory rows from being attributed to an
+    # ECA that shares the run-as user (usage.grade_usage's `all_apps`).
     live = read_live(org, only=None if wants_all else names, connected=True)
     declared = {app.name: app.values for app in selected_apps}
     lookups = look_up(org, run_as_candidates(live.apps, declared), usage.window_days)

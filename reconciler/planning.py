@@ -38,12 +38,10 @@ def select_apps(
             f"not declared in the desired state: {', '.join(unknown)} "
             f"(declared: {', '.join(sorted(desired.apps)) or 'none'})"
         )
-    # Connected Apps under `connected_apps:` are judged by `audit`; plan and apply do not
-    # manage them yet (build_plan says so in a warning), so they are never selected here.
     return [
         app
         for name, app in sorted(desired.apps.items())
-        if (not only or name in only) and name not in exclude and not F.is_connected(name)
+        if (not only or name in only) and name not in exclude
     ]
 
 
@@ -183,7 +181,7 @@ def unlisted_apps(
     return [
         DesiredApp(name, "", 0, listed=False)
         for name in sorted(live.apps)
-        if name not in desired.apps and name not in exclude and not F.is_connected(name)
+        if name not in desired.apps and name not in exclude
     ]
 
 
@@ -203,7 +201,6 @@ def build_plan(
     are held (`hold_breaking`; `allow_breaking` releases them). A refused look-up adds a
     warning. None means no look-up was made (offline callers): no risk or usage is graded."""
     controls = selected(desired.baseline)
-    connected = sorted(n for n in desired.apps if F.is_connected(n))
     pairs = [
         (app, plan_app(app, live.apps.get(app.name), controls))
         for app in select_apps(desired, only, exclude)
@@ -241,16 +238,7 @@ def build_plan(
         desired_digest=desired.digest,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         apps=apps,
-        warnings=[str(w) for w in desired.warnings]
-        + risk_warnings
-        + (
-            [
-                f"connected_apps: {len(connected)} Connected App(s) declared are judged by "
-                "`reconciler audit`; plan and apply do not manage Connected Apps yet"
-            ]
-            if connected
-            else []
-        ),
+        warnings=[str(w) for w in desired.warnings] + risk_warnings,
         controls=list(desired.baseline.controls),
         desired_files=list(desired.files),
         desired_file_digests=dict(desired.file_digests),

@@ -59,3 +59,15 @@ def test_wire_set_writes_inside_the_sub_object():
         "oauthConfig": {"isClientCredentialEnabled": False},
         "oauthPolicy": {"ipRelaxation": "ENFORCE"},
     }
+
+
+def test_verification_names_a_regenerated_nested_secret_without_its_value():
+    """Write-back design (issue 18): a read may not return consumerSecret, so a write cannot
+    carry it; if the org regenerated the credentials on such a write, verification must say
+    so (by name, never by value) instead of calling the write clean."""
+    from reconciler.applying import unexpected_changes
+
+    sent = {"oauthConfig": {"consumerKey": "old-key", "isPkceRequired": True}, "label": "L"}
+    now = {"oauthConfig": {"consumerKey": "new-key", "isPkceRequired": False}, "label": "L"}
+    moved = unexpected_changes(sent, now, ignore={"oauthConfig.isPkceRequired"})
+    assert moved == ["oauthConfig.consumerKey (secret; value not shown)"]
