@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from . import fields as F
 from . import planfile
 from .applying import ApplyResult, apply_plan
 from .audit import build_audit, run_as_to_look_up
@@ -30,7 +31,7 @@ from .desired_model import DesiredState
 from .desired_state import DesiredPaths, raise_sorted
 from .desired_state import load_desired as _load
 from .errors import ReconcilerError
-from .export import export_yaml
+from .export import export_as_eca_yaml, export_yaml
 from .fileio import write_atomic
 from .live_state import read_live
 from .locking import LockHeld, org_lock
@@ -488,12 +489,22 @@ def audit_org(
 
 
 def export(
-    org: OrgLike, only: Collection[str] = (), out: Path | None = None, hooks: Hooks = Hooks()
+    org: OrgLike,
+    only: Collection[str] = (),
+    out: Path | None = None,
+    hooks: Hooks = Hooks(),
+    as_eca: bool = False,
 ) -> str:
-    """Desired-state YAML for the live org (written to `out` too, if given)."""
+    """Desired-state YAML for the live org (written to `out` too, if given); with `as_eca`,
+    the ECA desired state that would replace each Connected App (export_as_eca_yaml)."""
     _refuse_directory(out)
     with opened(org, hooks) as open_org_:
-        text = export_yaml(read_live(open_org_, only=only or None), only)
+        if as_eca:
+            keys = [F.connected_key(n) for n in only]
+            live = read_live(open_org_, only=keys or None, connected=True)
+            text = export_as_eca_yaml(live, only)
+        else:
+            text = export_yaml(read_live(open_org_, only=only or None), only)
     if out is not None:
         write_atomic(out, text)
     return text
