@@ -20,6 +20,14 @@ from .usage import (
     usage_warning,
 )
 
+#: ECA reference §15: an org-wide idle refresh-token limit can be in force unseen.
+IDLE_REFRESH_CONTROL = "ECA-PARTNER-003"
+IDLE_REFRESH_CAVEAT = (
+    f"{IDLE_REFRESH_CONTROL}: the org-wide 'Limit the Idle Refresh Token TTL' setting can "
+    "enforce a 30-day idle limit without appearing in an app's metadata; check Setup before "
+    "treating these findings as real"
+)
+
 
 def _config(desired: DesiredState | None) -> BaselineConfig:
     return desired.baseline if desired else BaselineConfig(DEFAULT_BASELINE)
@@ -87,6 +95,8 @@ def build_audit(
         warning = usage_warning(lookups.usage, usage)
         if warning:
             warnings.append(warning)
+    if any(f.control == IDLE_REFRESH_CONTROL for f in found):
+        notes.append(IDLE_REFRESH_CAVEAT)
     baseline_file = config.file or (desired.files[0] if desired and desired.files else None)
     return AuditReport(
         org_id=live.org_id,
