@@ -91,3 +91,12 @@ def test_declaring_client_credentials_without_a_run_as_user_is_refused(org, writ
     plan = run("plan", "-o", org.target, "-d", desired)
     assert plan.exit_code != 0
     assert "no run-as user is set" in plan.output
+
+
+def test_a_saved_plan_applies_a_connected_app_change(org, write_yaml, tmp_path, own_state_dir):
+    desired = write_yaml(DESIRED)
+    saved = tmp_path / "plan.json"
+    assert run("plan", "-o", org.target, "-d", desired, "--out", saved).exit_code == 0
+    applied = run("apply", str(saved), "-o", org.target, "-d", desired)
+    assert applied.exit_code == 0, applied.output
+    assert _stored(org, "Legacy_CRM_Sync")["oauthConfig"]["isClientCredentialEnabled"] is False
