@@ -370,6 +370,30 @@ CONTROLS += (
         ),
     ),
 )
+#: Judged from a look-up of permission holders (approval_lookup.py), not from app fields: no
+#: requirements, so the value engine never reports it; audit adds its findings.
+APPROVAL_BYPASS = "ECA-APPROVAL-001"
+CONTROLS += (
+    Control(
+        id=APPROVAL_BYPASS,
+        title="No non-admin user can bypass Connected App approval",
+        severity="high",
+        cvss="7.0-8.9 (project estimate)",
+        security_severity=7.5,
+        rationale=(
+            "'Use Any API Client' lets its holder use (and, until 8 December 2025, self-"
+            "authorise) any API client, installed or not; 'Approve Uninstalled Connected Apps' "
+            "lets its holder approve an app the org never installed. Held by a user who is not "
+            "an administrator, either one reopens the door that app approval closes: a phished "
+            "consent to an attacker's app. Administrators holding them are listed as notes."
+        ),
+        remediation="Remove the permission from the permission sets or profiles that grant it "
+        "to non-administrators (the finding names them).",
+        source="ECA reference §15 (Help KB 005132365, KB 005228838); permission field names "
+        "UNVERIFIED: found by label in the PermissionSet describe",
+    ),
+)
+
 #: Selectable, off by default (issue 18): the partner requirements, for ISVs and for orgs that
 #: hold their own apps to them.
 PARTNER_CONTROLS: tuple[str, ...] = tuple(c.id for c in CONTROLS if c.id.startswith("ECA-PARTNER"))

@@ -437,6 +437,37 @@ class UsageLookup:
     failure: LookupFailure | None = None
 
 
+# --- who can bypass app approval (issue 18) -------------------------------------------------
+
+#: The two permissions by the label Salesforce gives them (ECA reference §15); their API field
+#: names are UNVERIFIED, so the look-up finds them in the PermissionSet describe by label.
+USE_ANY_API_CLIENT = "Use Any API Client"
+APPROVE_UNINSTALLED = "Approve Uninstalled Connected Apps"
+APPROVAL_PERMISSIONS = (USE_ANY_API_CLIENT, APPROVE_UNINSTALLED)
+
+
+@dataclass
+class ApprovalHolder:
+    """A user holding an app-approval bypass permission, and through what."""
+
+    username: str
+    active: bool | None
+    #: True when the user's profile grants Modify All Data: an administrator, for whom the
+    #: grant is expected. None when that query failed.
+    admin: bool | None
+    #: permission label -> where it comes from (e.g. "permission set Any_API_Client").
+    grants: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class ApprovalLookup:
+    holders: list[ApprovalHolder] = field(default_factory=list)
+    #: Permission labels the org's PermissionSet describe does not have (older API version,
+    #: or a different label): reported as not checked, never as "nobody holds it".
+    missing: list[str] = field(default_factory=list)
+    failures: list[LookupFailure] = field(default_factory=list)
+
+
 @dataclass
 class Lookups:
     """Everything the look-up stage read for planning and audit, handed in whole."""
@@ -444,6 +475,8 @@ class Lookups:
     run_as: RiskLookups = field(default_factory=RiskLookups)
     #: None: no usage look-up was made (offline callers, or usage turned off).
     usage: UsageLookup | None = None
+    #: None: not asked (the approval-bypass control is not selected).
+    approval: ApprovalLookup | None = None
 
 
 @dataclass(frozen=True)

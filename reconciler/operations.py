@@ -27,6 +27,7 @@ from .applying import ApplyResult, apply_plan
 from .audit import build_audit, run_as_to_look_up
 from .backup import default_backup_dir, load_backup
 from .baseline import check_desired
+from .controls import APPROVAL_BYPASS, DEFAULT_BASELINE
 from .desired_model import DesiredState
 from .desired_state import DesiredPaths, raise_sorted
 from .desired_state import load_desired as _load
@@ -485,6 +486,12 @@ def audit_org(
     client-credentials logins over `usage_window_days` (None: no usage look-up), judge."""
     live = read_live(org, connected=True)
     lookups = look_up(org, run_as_to_look_up(live, desired), usage_window_days)
+    controls = desired.baseline.controls if desired else DEFAULT_BASELINE
+    if APPROVAL_BYPASS in controls:
+        # Only when the control is selected: it costs a describe and up to four queries.
+        from .approval_lookup import lookup_approval
+
+        lookups.approval = lookup_approval(org)
     return build_audit(desired, live, lookups, org.instance_url)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from reconciler.emulator import login_history as lh
 from reconciler.emulator.certs import make_self_signed
+from reconciler.emulator.labels import APPROVE_UNINSTALLED, USE_ANY_API_CLIENT
 from reconciler.emulator.rules import ID_PREFIX, SETUP_CREATED_SETTINGS, with_defaults
 
 ORG_ID = "00D000000000001EAA"
@@ -47,6 +48,9 @@ def _profiles() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             "PermissionsModifyMetadata": mm,
             "PermissionsCustomizeApplication": ca,
             "PermissionsApiUserOnly": api,
+            # Issue 18: administrators hold both app-approval permissions.
+            USE_ANY_API_CLIENT: mad,
+            APPROVE_UNINSTALLED: mad,
         }
         pid = sf_id("00e", i)
         profiles.append({"Id": pid, "Name": name, "UserType": "Standard", **flags})
@@ -74,6 +78,8 @@ def _sobjects() -> dict[str, list[dict[str, Any]]]:
             "PermissionsModifyMetadata",
             "PermissionsCustomizeApplication",
             "PermissionsApiUserOnly",
+            USE_ANY_API_CLIENT,
+            APPROVE_UNINSTALLED,
         ],
         False,
     )
@@ -95,6 +101,17 @@ def _sobjects() -> dict[str, list[dict[str, Any]]]:
             **no_perms,
             "PermissionsViewAllData": True,
             "PermissionsModifyAllData": True,
+        },
+        {
+            # Issue 18: a non-admin permission set that lets its holder self-authorise any API
+            # client: the app-approval bypass an audit must name (held by Sam Support).
+            "Id": sf_id("0PS", 12),
+            "Name": "Any_API_Client",
+            "Label": "Any API Client",
+            "IsOwnedByProfile": False,
+            "ProfileId": None,
+            **no_perms,
+            USE_ANY_API_CLIENT: True,
         },
     ]
     pset_by_name = {p["Name"]: p for p in psets}
@@ -142,6 +159,15 @@ def _sobjects() -> dict[str, list[dict[str, Any]]]:
                     "PermissionSetId": ps["Id"],
                 }
             )
+    # Issue 18: Sam Support also holds Any_API_Client (a non-admin app-approval bypass).
+    support = next(u["Id"] for u in users if u["Username"] == "support.agent@acme.example")
+    psas.append(
+        {
+            "Id": sf_id("0Pa", len(psas) + 1),
+            "AssigneeId": support,
+            "PermissionSetId": pset_by_name["Any_API_Client"]["Id"],
+        }
+    )
     org = [
         {
             "Id": ORG_ID,

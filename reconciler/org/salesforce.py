@@ -402,6 +402,34 @@ class SalesforceOrg:
             raise IncompleteResponse("query: the org's reply has no records list")
         return [_strip_attributes(row) for row in records]
 
+    def describe(self, sobject: str) -> list[dict[str, Any]]:
+        """The fields of an sObject (`GET sobjects/<name>/describe`), each with at least
+        `name` and `label`: look-ups find fields whose API name is unverified by label."""
+        log.debug("describe %s", sobject)
+
+        def once(token: str) -> dict[str, Any]:
+            from simple_salesforce.exceptions import SalesforceError
+
+            sf = self.sf
+            try:
+                with self._in_flight:
+                    result = getattr(sf, sobject).describe()
+            except SalesforceError as exc:
+                raise _rest_error(exc) from None
+            except OrgError:
+                raise
+            except requests.RequestException as exc:
+                raise transport_error(exc, "describe", sent_matters=False) from None
+            except ValueError as exc:
+                raise IncompleteResponse(f"describe: the reply is not valid JSON ({exc})") from None
+            return dict(result)
+
+        result = self.retry.run("describe", lambda: self._with_session(once))
+        fields = result.get("fields") if isinstance(result, dict) else None
+        if not isinstance(fields, list):
+            raise IncompleteResponse("describe: the org's reply has no fields list")
+        return [f for f in fields if isinstance(f, dict)]
+
 
 def _rest_error(exc: Any) -> OrgError:
     """simple-salesforce's exception as the taxonomy's error (wire doc §9)."""

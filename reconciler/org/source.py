@@ -215,6 +215,9 @@ class SourceOrg:
     def query(self, soql: str) -> list[dict[str, Any]]:
         raise OrgError("a source folder has no users", NO_USERS)
 
+    def describe(self, sobject: str) -> list[dict[str, Any]]:
+        raise OrgError("a source folder has no users", NO_USERS)
+
 
 def _unwritable(path: Path) -> str | None:
     """Why this file must not be edited in place, or None.

@@ -102,8 +102,8 @@ def test_schema_check_can_fail(sarif):
 def test_rules_are_the_controls_with_security_severity(sarif):
     rules = sarif.run["tool"]["driver"]["rules"]
     assert [r["id"] for r in rules] == [f"ECA-OAUTH-00{i}" for i in range(1, 8)] + [
-        f"ECA-PARTNER-00{i}"
-        for i in range(1, 5)  # the partner controls (issue 18)
+        *(f"ECA-PARTNER-00{i}" for i in range(1, 5)),  # the partner controls (issue 18)
+        "ECA-APPROVAL-001",  # who can bypass app approval (issue 18)
     ]
     for rule, control in zip(rules, CONTROLS, strict=True):
         severity = rule["properties"]["security-severity"]

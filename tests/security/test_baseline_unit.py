@@ -24,8 +24,8 @@ TODAY = dt.date(2026, 6, 15)
 
 def test_control_catalogue_shape():
     assert [c.id for c in CONTROLS] == [f"ECA-OAUTH-00{i}" for i in range(1, 8)] + [
-        f"ECA-PARTNER-00{i}"
-        for i in range(1, 5)  # the partner controls (issue 18)
+        *(f"ECA-PARTNER-00{i}" for i in range(1, 5)),  # the partner controls (issue 18)
+        "ECA-APPROVAL-001",  # who can bypass app approval (issue 18)
     ]
     assert DEFAULT_BASELINE == ("ECA-OAUTH-001",)
     assert BY_ID["ECA-OAUTH-001"].severity == "high"
