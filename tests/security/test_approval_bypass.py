@@ -63,3 +63,18 @@ def test_not_asked_unless_selected(org):
     doc = json.loads(run("audit", "-o", org.target, "--format", "json").stdout)
     assert not [f for f in doc["findings"] if f["control"] == "ECA-APPROVAL-001"]
     assert not [n for n in doc["notes"] if "ECA-APPROVAL-001" in n]
+
+
+def test_a_forged_username_is_escaped_in_every_view(make_org, write_yaml):
+    def forge(doc):
+        for user in doc["sobjects"]["User"]:
+            if user["Username"] == "support.agent@acme.example":
+                user["Username"] = "sam\x1b[2J\nFAKE LINE@acme.example"
+
+    org = make_org(forge)
+    desired = write_yaml(DESIRED)
+    for fmt in ("text", "sarif", "json"):
+        out = run("audit", "-o", org.target, "-d", desired, "--format", fmt).stdout
+        assert "\x1b" not in out, fmt
+        assert "\nFAKE LINE" not in out, fmt
+        assert "FAKE LINE" in out, fmt  # the holder is reported, escaped
