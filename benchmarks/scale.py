@@ -22,7 +22,8 @@ the emulator served, by operation.
 
 Floors, what any client must spend (B = ceil(N/10) batches per type, L = latency, P = parallelism):
 
-- plan requests: 1 listMetadata + 2B readMetadata (settings and policies; Metadata reads take
+- plan requests: 2 listMetadata (four types, ConnectedApp included; three per call) + 2B + C
+  readMetadata (settings and policies, and C = ceil(Connected Apps/10); Metadata reads take
   10 names) + 5 queries (the org id; the run-as risk lookups User, PermissionSet and
   PermissionSetAssignment, and the usage look-up's one grouped LoginHistory query, whose
   number does not grow with N);
@@ -88,9 +89,16 @@ def _demo_org() -> dict[str, Any]:
     return build_demo_org()  # once per run: it generates keys and certificates
 
 
-def build_org(apps: int, latency_ms: int) -> dict[str, Any]:
-    """The demo org grown to `apps` apps, copying each demo app in turn (a realistic mix)."""
+def build_org(apps: int, latency_ms: int, connected: int = 3) -> dict[str, Any]:
+    """The demo org grown to `apps` apps, copying each demo app in turn (a realistic mix), and
+    to `connected` Connected Apps (copies of the demo org's three, issue 18)."""
     doc = copy.deepcopy(_demo_org())
+    demo_connected = sorted(doc["metadata"]["ConnectedApp"])
+    for i in range(max(0, connected - len(demo_connected))):
+        template = demo_connected[i % len(demo_connected)]
+        doc["metadata"]["ConnectedApp"][f"{template}_{i:04d}"] = copy.deepcopy(
+            doc["metadata"]["ConnectedApp"][template]
+        )
     templates = sorted(doc["metadata"][APP])
     if apps < len(templates):
         raise SystemExit(f"sizes must be at least {len(templates)} (the demo org's apps)")
@@ -128,17 +136,20 @@ def desired_yaml(doc: dict[str, Any]) -> str:
 # -- floors --------------------------------------------------------------------------------------
 
 
-def plan_floor(apps: int, parallelism: int) -> tuple[int, int]:
-    """(requests, latency rounds) any plan of `apps` apps needs; see the module docstring."""
+def plan_floor(apps: int, parallelism: int, connected: int = 3) -> tuple[int, int]:
+    """(requests, latency rounds) any plan of `apps` apps and `connected` Connected Apps needs;
+    see the module docstring. Four types are listed, three per listMetadata call: two calls,
+    side by side in one round. Connected App reads share the read rounds with the ECA ones."""
     batches = math.ceil(apps / 10)
-    requests = 1 + 2 * batches + QUERIES
-    rounds = PLAN_FIXED_ROUNDS + math.ceil(2 * batches / parallelism)
+    connected_batches = math.ceil(connected / 10)
+    requests = 2 + 2 * batches + connected_batches + QUERIES
+    rounds = PLAN_FIXED_ROUNDS + math.ceil((2 * batches + connected_batches) / parallelism)
     return requests, rounds
 
 
-def apply_floor(apps: int, parallelism: int) -> tuple[int, int]:
+def apply_floor(apps: int, parallelism: int, connected: int = 3) -> tuple[int, int]:
     """The plan's floor plus read, write and verify of one policies component per app."""
-    requests, rounds = plan_floor(apps, parallelism)
+    requests, rounds = plan_floor(apps, parallelism, connected)
     batches = math.ceil(apps / 10)
     return requests + 3 * batches, rounds + 3 * math.ceil(batches / parallelism)
 
@@ -275,7 +286,7 @@ def measure(
 ) -> tuple[list[Row], float]:
     """Plan (and apply) one org of `apps` apps; returns the rows and the emulator's CPU time."""
     added = args.latency_model == "added"
-    doc = build_org(apps, args.latency_ms if added else 0)
+    doc = build_org(apps, args.latency_ms if added else 0, args.connected_apps)
     state = work / f"org-{apps}.json"
     state.write_text(json.dumps(doc), encoding="utf-8")
     desired = work / f"desired-{apps}.yaml"
@@ -302,7 +313,9 @@ def measure(
             wanted = f"Plan: {apps} apps to change"
             if command == "plan" and wanted not in m.output:
                 raise SystemExit(f"plan N={apps} did not say {wanted!r}:\n{m.output[-2000:]}")
-            floor = (plan_floor if command == "plan" else apply_floor)(apps, args.parallelism)
+            floor = (plan_floor if command == "plan" else apply_floor)(
+                apps, args.parallelism, args.connected_apps
+            )
             http = calls.pop("http", 0)
             rows.append(
                 Row(
@@ -406,7 +419,11 @@ def warm_up(work: Path, parallelism: int, full: bool) -> Measured:
     then measure start-up alone (`reconciler --version`, after a first run that caches)."""
     if full:
         args = argparse.Namespace(
-            latency_ms=0, latency_model="added", parallelism=parallelism, profile=None
+            latency_ms=0,
+            latency_model="added",
+            parallelism=parallelism,
+            profile=None,
+            connected_apps=3,
         )
         measure(10, True, args, work)
     else:
@@ -434,6 +451,12 @@ def main(argv: list[str] | None = None) -> int:
         "(org.latency_ms), so its CPU, queued behind its GIL, adds to every request",
     )
     parser.add_argument("--parallelism", type=int, default=8, help="passed to the CLI")
+    parser.add_argument(
+        "--connected-apps",
+        type=int,
+        default=3,
+        help="Connected Apps in each org (default: the demo org's 3)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: N=200, no latency")
     parser.add_argument("--json", type=Path, help="also write the rows here as JSON")
     parser.add_argument(

@@ -73,7 +73,10 @@ class _NoBackup(Exception):
 
 
 def _phase_of(app: AppPlan, side: F.Side) -> int:
-    """0: settings that enable client credentials; 1: policies; 2: all other settings."""
+    """0: settings that enable client credentials; 1: policies; 2: all other settings;
+    3: Connected Apps (one component each: no order to keep, but a phase writes one type)."""
+    if side == "connected":
+        return 3
     if side == "policies":
         return 1
     enabling = any(c.field == "client_credentials" and c.after is True for c in app.changes)
@@ -84,7 +87,7 @@ def _modified(component: Component, app: AppPlan, side: F.Side) -> Component:
     """The fresh component with only the planned fields changed: nothing else is touched."""
     new = component.copy()
     for change in app.changes_on(side):
-        new.fields[change.spec.wire] = change.spec.to_wire(change.after)
+        F.wire_set(new.fields, change.spec.wire, change.spec.to_wire(change.after))
     for flag in F.ROTATE_FIELDS:
         # A rotation trigger read back as true must not be replayed: it would mint new secrets.
         if new.fields.get(flag):
@@ -183,7 +186,7 @@ class _Run:
             (
                 _Step(app, side, names[(app.name, side)], _phase_of(app, side))
                 for app in plan.changed_apps
-                for side in ("settings", "policies")
+                for side in F.TYPE_OF_SIDE
                 if app.changes_on(side)
             ),
             key=lambda s: (s.phase, s.app.name),
@@ -266,7 +269,7 @@ class _Run:
     def _prepare(self) -> None:
         """Read every component to be written, refuse stale apps, back the rest up."""
         self._check_stop()
-        for side in ("settings", "policies"):
+        for side in F.TYPE_OF_SIDE:
             steps = [s for s in self.steps if s.side == side]
             if steps:
                 self._refresh(F.TYPE_OF_SIDE[side], steps)
@@ -458,7 +461,7 @@ class _Run:
 
     def _verify(self) -> None:
         """Re-read only what was written; every field must be what was sent, no more, no less."""
-        for side in ("settings", "policies"):
+        for side in F.TYPE_OF_SIDE:
             written = [s for s in self.steps if s.side == side and s.state == "written"]
             if not written:
                 continue
@@ -513,10 +516,17 @@ def unexpected_changes(
     for key in sorted(set(sent) | set(now)):
         if key in skip or _norm(sent.get(key)) == _norm(now.get(key)):
             continue
-        if key in F.SECRET_FIELDS:
+        before, after = sent.get(key), now.get(key)
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            # A Connected App's oauthConfig / oauthPolicy: compared field by field, so a
+            # consumerKey the org regenerated on write is named (its value never shown) and a
+            # planned nested field (`oauthConfig.x`) is skipped like a top-level one.
+            inner = {k.split(".", 1)[1] for k in skip if k.startswith(f"{key}.")}
+            out += [f"{key}.{d}" for d in unexpected_changes(before, after, inner)]
+        elif key in F.SECRET_FIELDS:
             out.append(f"{key} (secret; value not shown)")
         else:
-            out.append(f"{key}: {_shown(sent.get(key))} -> {_shown(now.get(key))}")
+            out.append(f"{key}: {_shown(before)} -> {_shown(after)}")
     return out
 
 
@@ -570,7 +580,7 @@ def component_names(live: LiveState) -> dict[tuple[str, F.Side], str]:
     """(app, side) -> fullName of the component that side lives in."""
     out: dict[tuple[str, F.Side], str] = {}
     for name, app in live.apps.items():
-        for side in ("settings", "policies"):
+        for side in F.TYPE_OF_SIDE:
             component = app.component(side)
             if component is not None:
                 out[(name, side)] = component.full_name

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .baseline import findings, selected
-from .controls import DEFAULT_BASELINE
+from .controls import APPROVAL_BYPASS, DEFAULT_BASELINE
 from .desired_model import BaselineConfig, DesiredState
-from .model import AuditReport, Finding, LiveApp, LiveState, Lookups
-from .risk import assess, client_credentials_on
+from .model import ApprovalLookup, AuditReport, Finding, LiveApp, LiveState, Lookups
+from .risk import assess, client_credentials_on, run_as_of
 from .usage import (
     grade_usage,
     unused_exception_findings,
@@ -19,6 +19,51 @@ from .usage import (
     unused_exceptions,
     usage_warning,
 )
+
+#: ECA reference §15: an org-wide idle refresh-token limit can be in force unseen.
+IDLE_REFRESH_CONTROL = "ECA-PARTNER-003"
+IDLE_REFRESH_CAVEAT = (
+    f"{IDLE_REFRESH_CONTROL}: the org-wide 'Limit the Idle Refresh Token TTL' setting can "
+    "enforce a 30-day idle limit without appearing in an app's metadata; check Setup before "
+    "treating these findings as real"
+)
+
+
+def approval_findings(
+    lookup: ApprovalLookup,
+) -> tuple[list[Finding], list[str], list[str]]:
+    """(findings, notes, warnings) of the approval-bypass control: a finding per grant held
+    by an active user not known to be an administrator (an unknown admin status is a finding:
+    not assumed safe); administrators and inactive users are notes."""
+    found: list[Finding] = []
+    notes: list[str] = []
+    for holder in lookup.holders:
+        for label, via in sorted(holder.grants.items()):
+            where = ", ".join(sorted(set(via)))
+            if holder.admin or holder.active is False:
+                who = "administrator" if holder.admin else "inactive user"
+                notes.append(f"{APPROVAL_BYPASS}: {who} {holder.username} holds {label} ({where})")
+                continue
+            found.append(
+                Finding(
+                    app=f"User:{holder.username}",
+                    control=APPROVAL_BYPASS,
+                    path=f"permission.{label}",
+                    value=where,
+                    listed=False,
+                )
+            )
+    notes += [
+        f"{APPROVAL_BYPASS}: {label} not checked: the org's PermissionSet describe has no field "
+        "with that label"
+        for label in lookup.missing
+    ]
+    warnings = [
+        f"{APPROVAL_BYPASS} look-up failed: {f.query}: {f.error}"
+        for f in lookup.failures
+        if not f.skipped
+    ]
+    return found, notes, warnings
 
 
 def _config(desired: DesiredState | None) -> BaselineConfig:
@@ -37,8 +82,8 @@ def run_as_to_look_up(live: LiveState, desired: DesiredState | None) -> set[str]
     names = set()
     for app in audited_apps(live, desired).values():
         values = app.values()
-        if client_credentials_on(values) and values.get("policies.run_as"):
-            names.add(str(values["policies.run_as"]))
+        if client_credentials_on(values) and run_as_of(values):
+            names.add(str(run_as_of(values)))
     return names
 
 
@@ -87,6 +132,13 @@ def build_audit(
         warning = usage_warning(lookups.usage, usage)
         if warning:
             warnings.append(warning)
+    if lookups.approval is not None and APPROVAL_BYPASS in config.controls:
+        more, approval_notes, approval_warnings = approval_findings(lookups.approval)
+        found += more
+        notes += approval_notes
+        warnings += approval_warnings
+    if any(f.control == IDLE_REFRESH_CONTROL for f in found):
+        notes.append(IDLE_REFRESH_CAVEAT)
     baseline_file = config.file or (desired.files[0] if desired and desired.files else None)
     return AuditReport(
         org_id=live.org_id,

@@ -45,7 +45,7 @@ def write_backup(
                 "side": side,
                 "type": c.type,
                 "fullName": c.full_name,
-                "fields": {k: v for k, v in c.fields.items() if k not in F.SECRET_FIELDS},
+                "fields": F.without_secrets(c.fields),
             }
             for app, side, c in components
         ],

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
+from . import fields as F
 from .controls import BY_ID, Control
 from .desired_model import BaselineConfig, DesiredApp, DesiredState, ExceptionEntry
 from .display import cut
@@ -31,13 +32,19 @@ def _show(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def _own(control: Control, app: str) -> set[str]:
+    """The control's paths that apply to this kind of app (ECA sides, or a Connected App's)."""
+    connected = F.is_connected(app)
+    return {p for p in control.paths() if p.startswith("connected.") == connected}
+
+
 def check_desired(state: DesiredState, today: date) -> tuple[list[Issue], list[Issue]]:
     """(errors, warnings) for the declared state alone; no org needed."""
     errors: list[Issue] = []
     warnings: list[Issue] = []
     controls = selected(state.baseline)
     for app in state.apps.values():
-        where = f"apps.{app.name}.exceptions"
+        where = F.yaml_path(app.name, "exceptions")
         for exc in app.exceptions:
             days = (exc.expires - today).days
             if days < 0:
@@ -78,19 +85,19 @@ def check_desired(state: DesiredState, today: date) -> tuple[list[Issue], list[I
                 errors.append(
                     Issue(
                         *app.where(first.path),
-                        f"apps.{app.name}.{first.path}",
+                        F.yaml_path(app.name, first.path),
                         f"violates {control.id} ({control.title}): "
                         f"{first.path} is {_show(app.values[first.path])}. Comply, or "
                         "add an exception with control, justification, owner, "
                         "expires",
                     )
                 )
-            elif held is not None and not broken and control.paths() <= set(app.values):
+            elif held is not None and not broken and _own(control, app.name) <= set(app.values):
                 warnings.append(
                     Issue(
                         held.file,
                         held.line,
-                        f"apps.{app.name}.exceptions",
+                        F.yaml_path(app.name, "exceptions"),
                         f"exception for {control.id} is not needed: the declared values comply",
                     )
                 )

@@ -23,6 +23,7 @@ from .cli_options import (
     detailed_exitcode_option,
     emulator_options,
     evidence_option,
+    export_options,
     format_option,
     global_options,
     lock_timeout_option,
@@ -243,14 +244,13 @@ def audit(desired: Paths, org: OrgTarget, fmt: str, out: Path | None, usage: Usa
 
 @main.command()
 @org_options
-@click.option("--app", "apps", multiple=True, metavar="NAME", help="Only this app.")
-@out_option("Write the YAML to this file instead of stdout")
+@export_options
 @handle_errors
-def export(org: OrgTarget, apps: tuple[str, ...], out: Path | None) -> None:
+def export(org: OrgTarget, apps: tuple[str, ...], out: Path | None, as_eca: bool) -> None:
     """Print desired-state YAML for the live org."""
     from .operations import export as export_org
 
-    text = export_org(org, apps, out, _hooks())
+    text = export_org(org, apps, out, _hooks(), as_eca)
     if out:
         _info(f"Wrote the desired state to {out}.")
     else:

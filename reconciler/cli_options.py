@@ -137,6 +137,18 @@ desired_option = click.option(
 )
 
 
+def export_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`export`'s choices: which apps, `--as-eca` (issue 18: the ECA desired state that keeps
+    each Connected App's OAuth flows, to plan a move off Connected Apps), and where to write."""
+    func = out_option("Write the YAML to this file instead of stdout")(func)
+    func = click.option(
+        "--as-eca",
+        is_flag=True,
+        help="Export each Connected App as the ECA desired state that keeps its OAuth flows.",
+    )(func)
+    return click.option("--app", "apps", multiple=True, metavar="NAME", help="Only this app.")(func)
+
+
 def out_option(what: str) -> Callable[..., Any]:
     return click.option(
         "--out",

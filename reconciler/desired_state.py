@@ -41,7 +41,15 @@ __all__ = [  # the types live in desired_model.py; importing them from here keep
 ]
 
 SUPPORTED_VERSIONS = (1,)
-TOP_LEVEL_KEYS = ("version", "defaults", "apps", "baseline", "unlisted", "exception_warning_days")
+TOP_LEVEL_KEYS = (
+    "version",
+    "defaults",
+    "apps",
+    "connected_apps",
+    "baseline",
+    "unlisted",
+    "exception_warning_days",
+)
 APP_KEYS = ("settings", "policies", "exceptions")
 SIDE_KEYS: tuple[F.Side, ...] = ("settings", "policies")
 EXCEPTION_KEYS = ("control", "justification", "owner", "ticket", "expires")
@@ -117,6 +125,8 @@ class _Validator:
         for key, raw_value in block.items():
             key_line = block.line_of(key)
             qualified = f"{where}.{key}"
+            if side == "connected" and key == "exceptions":
+                continue  # a Connected App's block holds its fields and its exceptions
             if key in F.FORBIDDEN_KEYS:
                 self.issue(
                     key_line,
@@ -144,7 +154,8 @@ class _Validator:
                     values[specs[key].path] = value
                     lines[specs[key].path] = key_line
             else:
-                self.issue(key_line, qualified, _suggest(cut(str(key), SHOWN_CHARS), allowed))
+                shown = [*allowed, "exceptions"] if side == "connected" else allowed
+                self.issue(key_line, qualified, _suggest(cut(str(key), SHOWN_CHARS), shown))
         return values, lines
 
     def sides(self, raw: Any, line: int, where: str) -> tuple[dict[str, Any], dict[str, int]]:
@@ -182,11 +193,12 @@ class _Validator:
             data.get("defaults"), data.line_of("defaults"), "defaults"
         )
         apps_block = self.mapping(data.get("apps"), data.line_of("apps"), "apps")
-        if "apps" not in data:
+        if "apps" not in data and "connected_apps" not in data:
             self.issue(data.line, "apps", "missing; declare at least one app under 'apps:'")
+        connected = self.connected_apps(data)
         if apps_block is None:
-            return []
-        apps = []
+            return connected
+        apps = connected
         for name, body in apps_block.items():
             line = apps_block.line_of(name)
             if not isinstance(name, str) or not APP_NAME.match(name):
@@ -210,6 +222,34 @@ class _Validator:
             self.defaulted[name] = set(default_values) - set(values)
             apps.append(app)
         return apps
+
+    def connected_apps(self, data: LocatedDict) -> list[DesiredApp]:
+        """`connected_apps:`: each Connected App's flat OAuth keys and its exceptions. Keyed in
+        the pipeline by `ConnectedApp:<name>`; `defaults:` (ECA sides) does not apply."""
+        block = self.mapping(
+            data.get("connected_apps"), data.line_of("connected_apps"), "connected_apps"
+        )
+        out: list[DesiredApp] = []
+        for name, body in (block or {}).items():
+            line = block.line_of(name) if block is not None else 0
+            where = f"connected_apps.{name}"
+            if not isinstance(name, str) or not APP_NAME.match(name):
+                self.issue(
+                    line,
+                    where,
+                    "Connected App names are ConnectedApp API names: a letter, then letters, "
+                    "digits or underscores",
+                )
+                continue
+            values, lines = self.side("connected", body, line, where)
+            app = DesiredApp(F.connected_key(name), self.file, line, values, lines)
+            if isinstance(body, LocatedDict) and "exceptions" in body:
+                app.exceptions = self.exceptions(
+                    body["exceptions"], body.line_of("exceptions"), f"{where}.exceptions"
+                )
+            self.defaulted[app.name] = set()
+            out.append(app)
+        return out
 
     def exceptions(self, raw: Any, line: int, where: str) -> list[ExceptionEntry]:
         """Shape checks only; expiry and need are judged in baseline.py, which knows today."""
@@ -422,7 +462,7 @@ def _read_layer(
                 first = layer.apps[app.name]
                 validator.issue(
                     app.line,
-                    f"apps.{app.name}",
+                    F.yaml_path(app.name),
                     f"app declared twice in one layer (also in {first.file}:{first.line})",
                 )
             else:

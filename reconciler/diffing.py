@@ -18,7 +18,7 @@ from typing import Any
 
 from . import fields as F
 
-_ORDER = {spec.path: i for i, spec in enumerate(F.CATALOGUE)}
+_ORDER = {spec.path: i for i, spec in enumerate(F.ALL_SPECS)}
 
 
 _SCALARS = (str, bool, int, float, type(None))

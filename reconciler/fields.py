@@ -11,17 +11,87 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Side = Literal["settings", "policies"]
+Side = Literal["settings", "policies", "connected"]
 Kind = Literal["bool", "int", "str", "enum", "list", "url"]
 
 #: Metadata types of the two sides (and the header) the reconciler reads.
 APP_TYPE = "ExternalClientApplication"
 SETTINGS_TYPE = "ExtlClntAppGlobalOauthSettings"
 POLICIES_TYPE = "ExtlClntAppOauthConfigurablePolicies"
-TYPE_OF_SIDE: dict[Side, str] = {"settings": SETTINGS_TYPE, "policies": POLICIES_TYPE}
+#: The two components of an External Client App.
+ECA_SIDES: tuple[Side, Side] = ("settings", "policies")
+#: A Connected App (the older kind of OAuth app) is one component, ECA reference §15: its
+#: single "side" is `connected`, whose wire fields sit in the `oauthConfig` and `oauthPolicy`
+#: sub-objects (WSDL types ConnectedAppOauthConfig, ConnectedAppOauthPolicy).
+CONNECTED_TYPE = "ConnectedApp"
+TYPE_OF_SIDE: dict[Side, str] = {
+    "settings": SETTINGS_TYPE,
+    "policies": POLICIES_TYPE,
+    "connected": CONNECTED_TYPE,
+}
+#: Connected Apps share the pipeline's app namespace with ECAs under this prefix: an ECA and a
+#: Connected App may have the same API name (a team moving one to the other makes exactly
+#: that), and a colon cannot occur in an API name, so keys never collide.
+CONNECTED_PREFIX = "ConnectedApp:"
+
+
+def connected_key(name: str) -> str:
+    """The pipeline's key of the Connected App named `name`."""
+    return CONNECTED_PREFIX + name
+
+
+def is_connected(key: str) -> bool:
+    return key.startswith(CONNECTED_PREFIX)
+
+
+def yaml_path(key: str, path: str = "") -> str:
+    """Where an app (and a field path of it) is declared in the YAML, for messages:
+    `apps.<name>.<side>.<key>` for an ECA, `connected_apps.<name>.<key>` for a Connected App."""
+    if is_connected(key):
+        tail = path.removeprefix("connected.")
+        return f"connected_apps.{bare_name(key)}" + (f".{tail}" if tail else "")
+    return f"apps.{key}" + (f".{path}" if path else "")
+
+
+def bare_name(key: str) -> str:
+    """The org's API name of an app key (a Connected App's key loses its prefix)."""
+    return key[len(CONNECTED_PREFIX) :] if is_connected(key) else key
+
 
 #: Fields that hold credentials. They are never declared, rendered, logged or stored.
 SECRET_FIELDS = frozenset({"consumerKey", "consumerSecret", "certificate"})
+
+
+def without_secrets(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """`fields` with every secret removed, at any depth: a Connected App keeps its
+    credentials inside `oauthConfig`, so removing top-level keys alone would leak them."""
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key in SECRET_FIELDS:
+            continue
+        if isinstance(value, Mapping):
+            value = without_secrets(value)
+        elif isinstance(value, list):
+            value = [without_secrets(v) if isinstance(v, Mapping) else v for v in value]
+        out[key] = value
+    return out
+
+
+def secret_values(fields: Mapping[str, Any]) -> list[str]:
+    """Every secret string in `fields`, at any depth (the redaction layer registers them)."""
+    out: list[str] = []
+    for key, value in fields.items():
+        if key in SECRET_FIELDS and isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, Mapping):
+            out += secret_values(value)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, Mapping):
+                    out += secret_values(item)
+    return out
+
+
 #: Action triggers, not state: true means "rotate on this deploy" (eca doc §2, §9).
 ROTATE_FIELDS = frozenset({"shouldRotateConsumerKey", "shouldRotateConsumerSecret"})
 #: YAML spellings a user might try for the above; each gets a pointed refusal.
@@ -291,10 +361,108 @@ CATALOGUE: tuple[FieldSpec, ...] = (
     ),
 )
 
-BY_PATH: dict[str, FieldSpec] = {spec.path: spec for spec in CATALOGUE}
+
+def _c(key: str, wire: str, kind: Kind = "bool", **kw: Any) -> FieldSpec:
+    return FieldSpec("connected", key, wire, kind, **kw)
+
+
+#: Connected App fields, YAML key -> `<sub-object>.<field>`. Every wire name is from the WSDL
+#: simple-salesforce bundles (types ConnectedAppOauthConfig and ConnectedAppOauthPolicy), the
+#: authority ECA reference §15 names; YAML keys are the ECA ones where the meaning is the same.
+#: There is no device-flow field in ConnectedAppOauthConfig, so no `device` key.
+#: `ipRelaxation` and `refreshTokenPolicy` are plain strings in the WSDL and the reference gives
+#: no list of their values (only the example `specific_inactivity:30:DAYS`): they are kept
+#: verbatim, and controls compare them case-insensitively (controls.Requirement).
+CONNECTED_CATALOGUE: tuple[FieldSpec, ...] = (
+    _c(
+        "client_credentials",
+        "oauthConfig.isClientCredentialEnabled",
+        flow_switch=True,
+        doc="OAuth 2.0 client credentials flow (a Connected App's one switch)",
+    ),
+    _c(
+        "run_as",
+        "oauthConfig.oauthClientCredentialUser",
+        "str",
+        doc="username the client credentials flow runs as",
+    ),
+    _c(
+        "code_credentials",
+        "oauthConfig.isCodeCredentialEnabled",
+        flow_switch=True,
+        doc="Authorization Code and Credentials flow",
+    ),
+    _c(
+        "code_credentials_post_only",
+        "oauthConfig.isCodeCredentialPostOnly",
+        doc="credentials must be POSTed to /services/oauth2/authorize",
+    ),
+    _c(
+        "token_exchange",
+        "oauthConfig.isTokenExchangeEnabled",
+        flow_switch=True,
+        doc="token exchange (oauthConfig switch)",
+    ),
+    _c(
+        "token_exchange_policy",
+        "oauthPolicy.isTokenExchangeFlowEnabled",
+        flow_switch=True,
+        doc="token exchange (oauthPolicy switch)",
+    ),
+    _c("jwt_access_tokens", "oauthConfig.isNamedUserJwtEnabled", doc="issue JWT access tokens"),
+    _c("pkce_required", "oauthConfig.isPkceRequired", doc="require PKCE"),
+    _c(
+        "consumer_secret_optional",
+        "oauthConfig.isConsumerSecretOptional",
+        doc="secret optional in the web server flow",
+    ),
+    _c(
+        "refresh_token_rotation",
+        "oauthConfig.isRefreshTokenRotationEnabled",
+        doc="rotate refresh tokens",
+    ),
+    _c(
+        "secret_required_for_refresh_token",
+        "oauthConfig.isSecretRequiredForRefreshToken",
+        doc="secret required on refresh",
+    ),
+    _c(
+        "secret_required_for_token_exchange",
+        "oauthConfig.isSecretRequiredForTokenExchange",
+        doc="secret required for token exchange",
+    ),
+    _c(
+        "introspect_all_tokens",
+        "oauthConfig.isIntrospectAllTokens",
+        doc="app may introspect all tokens",
+    ),
+    _c(
+        "admin_approved",
+        "oauthConfig.isAdminApproved",
+        doc="oauthConfig.isAdminApproved (its exact effect is not in the reference)",
+    ),
+    _c("callback_url", "oauthConfig.callbackUrl", "url", doc="OAuth redirect URI(s)"),
+    _c(
+        "ip_relaxation",
+        "oauthPolicy.ipRelaxation",
+        "str",
+        doc="IP restriction relaxation, as the org spells it (e.g. ENFORCE)",
+    ),
+    _c(
+        "refresh_token",
+        "oauthPolicy.refreshTokenPolicy",
+        "str",
+        doc="refresh token policy, as the org spells it (e.g. specific_inactivity:30:DAYS)",
+    ),
+)
+#: Every field of both kinds of app. `CATALOGUE` stays the ECA fields (the `apps:` sides the
+#: README table and the ECA schema describe); Connected App fields are looked up by path too.
+ALL_SPECS: tuple[FieldSpec, ...] = CATALOGUE + CONNECTED_CATALOGUE
+
+BY_PATH: dict[str, FieldSpec] = {spec.path: spec for spec in ALL_SPECS}
 #: Keys that hold a nested mapping in YAML (`refresh_token: {policy, period, unit}`).
-NESTED_KEYS: dict[Side, dict[str, list[str]]] = {"settings": {}, "policies": {}}
-for _spec in CATALOGUE:
+NESTED_KEYS: dict[Side, dict[str, list[str]]] = {"settings": {}, "policies": {}, "connected": {}}
+for _spec in ALL_SPECS:
     if "." in _spec.key:
         _parent, _child = _spec.key.split(".", 1)
         NESTED_KEYS[_spec.side].setdefault(_parent, []).append(_child)
@@ -315,8 +483,8 @@ def coupled(path: str) -> tuple[str, ...]:
 
 
 _OF_SIDE: dict[Side, tuple[FieldSpec, ...]] = {
-    side: tuple(spec for spec in CATALOGUE if spec.side == side)
-    for side in ("settings", "policies")
+    side: tuple(spec for spec in ALL_SPECS if spec.side == side)
+    for side in ("settings", "policies", "connected")
 }
 
 
@@ -339,9 +507,31 @@ def decode_component(side: Side, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Live component fields -> {field path: YAML-terms value} for every managed field."""
     out: dict[str, Any] = {}
     for path, wire, plain, spec in _DECODING[side]:
-        value = fields.get(wire)
+        value = wire_get(fields, wire)
         if value is None or (plain is not None and type(value) is plain):
             out[path] = value
         else:
             out[path] = spec.from_wire(value)
     return out
+
+
+def wire_get(fields: Mapping[str, Any], wire: str) -> Any:
+    """A wire field's value; a dotted name reaches into a sub-object (`oauthConfig.x`)."""
+    if "." not in wire:
+        return fields.get(wire)
+    parent, child = wire.split(".", 1)
+    sub = fields.get(parent)
+    return sub.get(child) if isinstance(sub, Mapping) else None
+
+
+def wire_set(fields: dict[str, Any], wire: str, value: Any) -> None:
+    """Set a wire field in place; a dotted name sets it inside its sub-object (created when
+    the component has none, so a write carries the sub-object the field belongs to)."""
+    if "." not in wire:
+        fields[wire] = value
+        return
+    parent, child = wire.split(".", 1)
+    sub = fields.get(parent)
+    if not isinstance(sub, dict):
+        sub = fields[parent] = {}
+    sub[child] = value

@@ -19,8 +19,10 @@ from .org.interface import Org
 log = logging.getLogger(__name__)
 
 
-def read_live(org: Org, only: Collection[str] | None = None) -> LiveState:
-    """Read the OAuth settings and policies of every app (or of `only` those apps).
+def read_live(org: Org, only: Collection[str] | None = None, connected: bool = False) -> LiveState:
+    """Read the OAuth settings and policies of every app (or of `only` those apps), and with
+    `connected` every Connected App too (keyed `ConnectedApp:<name>`), through the same
+    strict, parallel read path (plan, apply and audit ask; export of ECAs does not).
 
     The org id (a REST query) is asked beside the listing and the reads (Metadata calls), not
     before them: they are independent, the query costs a round trip, and the first one also
@@ -28,11 +30,17 @@ def read_live(org: Org, only: Collection[str] | None = None) -> LiveState:
     """
     with ThreadPoolExecutor(max_workers=1) as pool:
         asked = pool.submit(lambda: org.org_id)
-        names = org.list_names([F.APP_TYPE, F.SETTINGS_TYPE, F.POLICIES_TYPE])
+        types = [F.APP_TYPE, F.SETTINGS_TYPE, F.POLICIES_TYPE]
+        names = org.list_names([*types, F.CONNECTED_TYPE] if connected else types)
         apps = _read_apps(org, names, only)
+        # The safety valve's denominator stays the ECAs: counting Connected Apps too would
+        # let a percentage limit allow more writes than before; the conservative choice.
+        count = len(names[F.APP_TYPE])
+        if connected:
+            apps.update(_read_connected(org, names[F.CONNECTED_TYPE], only))
         org_id = asked.result()
     log.debug("read %d app(s) from org %s", len(apps), org_id)
-    return LiveState(org_id=org_id, apps=apps, app_count=len(names[F.APP_TYPE]))
+    return LiveState(org_id=org_id, apps=apps, app_count=count)
 
 
 def _read_apps(
@@ -40,7 +48,8 @@ def _read_apps(
 ) -> dict[str, LiveApp]:
     """Both components of every listed app (or of `only` those), matched by their parent."""
     apps = {n: LiveApp(n) for n in names[F.APP_TYPE] if only is None or n in only}
-    for side, type_name in F.TYPE_OF_SIDE.items():
+    for side in F.ECA_SIDES:
+        type_name = F.TYPE_OF_SIDE[side]
         try:
             components = read_all(org, type_name, names[type_name])
         except ReadRefused as exc:
@@ -65,6 +74,18 @@ def _read_apps(
                 continue
             setattr(owner, side, component)
     return apps
+
+
+def _read_connected(org: Org, names: list[str], only: Collection[str] | None) -> dict[str, LiveApp]:
+    """Every listed Connected App (or `only` those, named by their `ConnectedApp:` key), read
+    through the same strict, parallel path as the ECA types. One component per app (§15)."""
+    # `only` narrows ECAs (--app); Connected Apps are all read unless one is named.
+    keys = [n for n in (only or ()) if F.is_connected(n)]
+    wanted = [n for n in names if not keys or F.connected_key(n) in keys]
+    return {
+        F.connected_key(c.full_name): LiveApp(F.connected_key(c.full_name), connected=c)
+        for c in read_all(org, F.CONNECTED_TYPE, wanted)
+    }
 
 
 def read_all(org: Org, type_name: str, names: list[str]) -> list[Component]:

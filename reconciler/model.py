@@ -30,8 +30,7 @@ class Component:
     fields: dict[str, Any]
 
     def __repr__(self) -> str:
-        shown = {k: ("***" if k in F.SECRET_FIELDS else v) for k, v in self.fields.items()}
-        return f"Component({self.type}, {self.full_name}, {shown})"
+        return f"Component({self.type}, {self.full_name}, {_masked(self.fields)})"
 
     __str__ = __repr__
 
@@ -42,6 +41,14 @@ class Component:
 
     def copy(self) -> Component:
         return Component(self.type, self.full_name, copy.deepcopy(self.fields))
+
+
+def _masked(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Secrets shown as *** at any depth (a Connected App nests them in oauthConfig)."""
+    return {
+        k: "***" if k in F.SECRET_FIELDS else (_masked(v) if isinstance(v, Mapping) else v)
+        for k, v in fields.items()
+    }
 
 
 #: Characters XML 1.0 cannot carry: C0 controls but tab, LF, CR; and the non-characters
@@ -70,30 +77,47 @@ def unwritable_fields(fields: Mapping[str, Any], prefix: str = "") -> dict[str, 
 
 @dataclass
 class LiveApp:
-    """An app as found in the org, with its two OAuth components (either may be missing)."""
+    """An app as found in the org: an ECA with its two OAuth components (either may be
+    missing), or a Connected App (name `ConnectedApp:<fullName>`) with its one component."""
 
     name: str
     settings: Component | None = None
     policies: Component | None = None
+    connected: Component | None = None
     #: Why the settings side could not be read (e.g. consumer-secret access off), if it could not.
     settings_unreadable: str | None = None
     #: Problems that make the app unmanageable (e.g. two policy components claim it).
     problems: list[str] = field(default_factory=list)
     _values: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    _values_key: tuple[int, int] | None = field(default=None, repr=False, compare=False)
+    _values_key: tuple[int, int, int] | None = field(default=None, repr=False, compare=False)
 
     def component(self, side: F.Side) -> Component | None:
+        if side == "connected":
+            return self.connected
         return self.settings if side == "settings" else self.policies
+
+    @property
+    def is_connected(self) -> bool:
+        return F.is_connected(self.name)
+
+    @property
+    def certificate(self) -> bool | None:
+        """Whether a certificate is registered; None when the side holding it was not read."""
+        if self.connected is not None:
+            return bool(F.wire_get(self.connected.fields, "oauthConfig.certificate"))
+        if self.settings is not None:
+            return bool(self.settings.fields.get("certificate"))
+        return None
 
     def values(self) -> dict[str, Any]:
         """Every managed field in YAML terms, keyed by field path; absent sides are omitted.
 
         Decoded once per pair of components (planning, risk and export all ask), and handed
         out as a copy so no caller can change another's view."""
-        key = (id(self.settings), id(self.policies))
+        key = (id(self.settings), id(self.policies), id(self.connected))
         if self._values_key != key:
             out: dict[str, Any] = {}
-            for side in ("settings", "policies"):
+            for side in F.TYPE_OF_SIDE:
                 comp = self.component(side)
                 if comp is not None:
                     out.update(F.decode_component(side, comp.fields))
@@ -273,7 +297,8 @@ class LiveState:
 
     org_id: str
     apps: dict[str, LiveApp]
-    #: Every ExternalClientApplication the org listed, whatever `only` kept (safety.py).
+    #: Every ExternalClientApplication the org listed, whatever `only` kept (safety.py); the
+    #: Connected Apps are not counted (live_state.read_live says why).
     app_count: int | None = None
 
 
@@ -413,6 +438,37 @@ class UsageLookup:
     failure: LookupFailure | None = None
 
 
+# --- who can bypass app approval (issue 18) -------------------------------------------------
+
+#: The two permissions by the label Salesforce gives them (ECA reference §15); their API field
+#: names are UNVERIFIED, so the look-up finds them in the PermissionSet describe by label.
+USE_ANY_API_CLIENT = "Use Any API Client"
+APPROVE_UNINSTALLED = "Approve Uninstalled Connected Apps"
+APPROVAL_PERMISSIONS = (USE_ANY_API_CLIENT, APPROVE_UNINSTALLED)
+
+
+@dataclass
+class ApprovalHolder:
+    """A user holding an app-approval bypass permission, and through what."""
+
+    username: str
+    active: bool | None
+    #: True when the user's profile grants Modify All Data: an administrator, for whom the
+    #: grant is expected. None when that query failed.
+    admin: bool | None
+    #: permission label -> where it comes from (e.g. "permission set Any_API_Client").
+    grants: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class ApprovalLookup:
+    holders: list[ApprovalHolder] = field(default_factory=list)
+    #: Permission labels the org's PermissionSet describe does not have (older API version,
+    #: or a different label): reported as not checked, never as "nobody holds it".
+    missing: list[str] = field(default_factory=list)
+    failures: list[LookupFailure] = field(default_factory=list)
+
+
 @dataclass
 class Lookups:
     """Everything the look-up stage read for planning and audit, handed in whole."""
@@ -420,6 +476,8 @@ class Lookups:
     run_as: RiskLookups = field(default_factory=RiskLookups)
     #: None: no usage look-up was made (offline callers, or usage turned off).
     usage: UsageLookup | None = None
+    #: None: not asked (the approval-bypass control is not selected).
+    approval: ApprovalLookup | None = None
 
 
 @dataclass(frozen=True)

@@ -21,16 +21,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from . import fields as F
 from . import planfile
 from .applying import apply_plan
 from .audit import build_audit, run_as_to_look_up
 from .backup import default_backup_dir, load_backup
 from .baseline import check_desired
+from .controls import APPROVAL_BYPASS, DEFAULT_BASELINE
 from .desired_model import DesiredState
 from .desired_state import DesiredPaths, raise_sorted
 from .desired_state import load_desired as _load
 from .errors import ReconcilerError
-from .export import export_yaml
+from .export import export_as_eca_yaml, export_yaml
 from .fileio import write_atomic
 from .live_state import read_live
 from .locking import LockHeld, org_lock
@@ -226,8 +228,11 @@ def make_plan(
     # Unlisted apps matter to the baseline unless ignored (or the run is narrowed by --app).
     wants_all = desired.baseline.unlisted != "ignore" and not only
     waiting = (hooks or Hooks()).waiting
+    # Connected Apps are read through the same parallel path and planned like ECAs; even when
+    # none is declared, their names keep their LoginHistory rows from being attributed to an
+    # ECA that shares the run-as user (usage.grade_usage's `all_apps`).
     with waiting("Listing the org's apps"):
-        live = read_live(org, only=None if wants_all else names)
+        live = read_live(org, only=None if wants_all else names, connected=True)
     declared = {app.name: app.values for app in selected_apps}
     with waiting("Looking up run-as users and their logins"):
         lookups = look_up(org, run_as_candidates(live.apps, declared), usage.window_days)
@@ -516,18 +521,34 @@ def audit_org(
 ) -> AuditReport:
     """Read the org, look up the run-as users of apps with client credentials on and their
     client-credentials logins over `usage_window_days` (None: no usage look-up), judge."""
-    live = read_live(org)
+    live = read_live(org, connected=True)
     lookups = look_up(org, run_as_to_look_up(live, desired), usage_window_days)
+    controls = desired.baseline.controls if desired else DEFAULT_BASELINE
+    if APPROVAL_BYPASS in controls:
+        # Only when the control is selected: it costs a describe and up to four queries.
+        from .approval_lookup import lookup_approval
+
+        lookups.approval = lookup_approval(org)
     return build_audit(desired, live, lookups, org.instance_url)
 
 
 def export(
-    org: OrgLike, only: Collection[str] = (), out: Path | None = None, hooks: Hooks = Hooks()
+    org: OrgLike,
+    only: Collection[str] = (),
+    out: Path | None = None,
+    hooks: Hooks = Hooks(),
+    as_eca: bool = False,
 ) -> str:
-    """Desired-state YAML for the live org (written to `out` too, if given)."""
+    """Desired-state YAML for the live org (written to `out` too, if given); with `as_eca`,
+    the ECA desired state that would replace each Connected App (export_as_eca_yaml)."""
     _refuse_directory(out)
     with opened(org, hooks) as open_org_:
-        text = export_yaml(read_live(open_org_, only=only or None), only)
+        if as_eca:
+            keys = [F.connected_key(n) for n in only]
+            live = read_live(open_org_, only=keys or None, connected=True)
+            text = export_as_eca_yaml(live, only)
+        else:
+            text = export_yaml(read_live(open_org_, only=only or None), only)
     if out is not None:
         write_atomic(out, text)
     return text

@@ -402,7 +402,7 @@ def plan_differences(saved: Plan, now: Plan) -> list[str]:
     return out
 
 
-_ORDER = {spec.path: i for i, spec in enumerate(F.CATALOGUE)}
+_ORDER = {spec.path: i for i, spec in enumerate(F.ALL_SPECS)}
 
 
 def _field_order(path: str) -> tuple[int, str]:

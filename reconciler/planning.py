@@ -22,7 +22,7 @@ from .usage import (
     usage_warning,
 )
 
-_ORDER = {spec.path: i for i, spec in enumerate(F.CATALOGUE)}
+_ORDER = {spec.path: i for i, spec in enumerate(F.ALL_SPECS)}
 #: The two switches of the client credentials flow (eca doc §6): one decision when holding.
 CLIENT_CREDENTIALS = ("settings.client_credentials", "policies.client_credentials")
 
@@ -117,6 +117,11 @@ def _check_feasible(plan: AppPlan, after: dict[str, Any]) -> None:
         plan.errors.append(
             "policies.client_credentials is true but no run-as user is set: declare "
             "policies.run_as (a username with the API Only permission)"
+        )
+    if after.get("connected.client_credentials") is True and not after.get("connected.run_as"):
+        plan.errors.append(
+            "client_credentials is true but no run-as user is set: declare run_as (a "
+            "username with the API Only permission)"
         )
 
 

@@ -37,8 +37,19 @@ _MISSING_FACT = {
 
 def client_credentials_on(values: Mapping[str, Any]) -> bool:
     return bool(
-        values.get("settings.client_credentials") or values.get("policies.client_credentials")
+        values.get("settings.client_credentials")
+        or values.get("policies.client_credentials")
+        or values.get("connected.client_credentials")
     )
+
+
+def run_as_of(values: Mapping[str, Any]) -> Any:
+    """The run-as username: an ECA's policies.run_as, or a Connected App's connected.run_as."""
+    return values.get("policies.run_as") or values.get("connected.run_as")
+
+
+def _connected(values: Mapping[str, Any]) -> bool:
+    return any(path.startswith("connected.") for path in values)
 
 
 def after_values(live: LiveApp | None, changes: Iterable[Any] = ()) -> dict[str, Any]:
@@ -61,11 +72,11 @@ def run_as_candidates(
     for name, app in live_apps.items():
         live_values = app.values()
         if client_credentials_on(live_values) or client_credentials_on(declared.get(name, {})):
-            names.add(live_values.get("policies.run_as"))
+            names.add(run_as_of(live_values))
     for name, wanted in declared.items():
         live = live_apps.get(name)
         if client_credentials_on(wanted) or (live and client_credentials_on(live.values())):
-            names.add(wanted.get("policies.run_as"))
+            names.add(run_as_of(wanted))
     return {n for n in names if isinstance(n, str) and n}
 
 
@@ -80,11 +91,10 @@ def grade(
     `gaps` are the refused queries that would have completed `user`'s facts; with gaps, `user`
     holds only what the answered queries gave (found None when the User query itself failed).
     """
-    ip = values.get("policies.ip_relaxation")
-    ip_enforced = None if ip is None else ip in ("enforce", "enforce_relax_refresh")
-    certificate: bool | None = None
-    if live is not None and live.settings is not None:
-        certificate = bool(live.settings.fields.get("certificate"))
+    ip = values.get("policies.ip_relaxation") or values.get("connected.ip_relaxation")
+    # A Connected App's ipRelaxation is a free string (spelling UNVERIFIED): compared folded.
+    ip_enforced = None if ip is None else str(ip).casefold() in ("enforce", "enforce_relax_refresh")
+    certificate = live.certificate if live is not None else None
     who = f"run-as user {user.username}" if user else "run-as user"
     unknown = [
         f"? {who}: {_MISSING_FACT.get(g.query, 'permissions')} unknown "
@@ -116,8 +126,10 @@ def grade(
         lower.append(f"run-as user {user.username} is API Only without admin permissions")
     # Both switches must be on for tokens to be minted (eca doc §6); a half-enabled flow is one
     # admin click from live, so it is reported, but not as high risk.
-    half = values.get("settings.client_credentials") is False or not values.get(
-        "policies.client_credentials"
+    # A Connected App has one switch: never half-enabled.
+    half = not _connected(values) and (
+        values.get("settings.client_credentials") is False
+        or not values.get("policies.client_credentials")
     )
     if half:
         lower.append("only one side is enabled: no token can be minted until both are")
@@ -164,7 +176,7 @@ def _level(
 
 def grade_app(values: Mapping[str, Any], live: LiveApp | None, lookups: RiskLookups) -> RiskContext:
     """Grade one app from the run's lookup result."""
-    username = values.get("policies.run_as") or ""
+    username = run_as_of(values) or ""
     if not username:
         return grade(values, live, None)
     if username in lookups.users:
@@ -194,7 +206,7 @@ def assess(
             name
             for name, risk in risks.items()
             if risk.level == UNKNOWN
-            and failure in lookups.gaps.get(targets[name][0].get("policies.run_as") or "", [])
+            and failure in lookups.gaps.get(run_as_of(targets[name][0]) or "", [])
         ]
         what = (
             f"risk lookups skipped: {failure.error}"

@@ -38,6 +38,8 @@ NOT_BLANK = r"\S"
 #: without a description here fails generation (KeyError), so the schema cannot fall behind.
 _TOP_LEVEL = {
     "version": "Format version of this file.",
+    "connected_apps": "Connected Apps (the older kind of OAuth app) by ConnectedApp API name: "
+    "their OAuth keys and exceptions, checked by the same baseline.",
     "defaults": "Settings and policies merged under every app of this file; an app's own keys "
     "win. Fills gaps only: never replaces a key an app declared in an earlier -d layer.",
     "apps": "The External Client Apps to manage, by ExternalClientApplication fullName (API "
@@ -50,6 +52,7 @@ _TOP_LEVEL = {
 _APP = {
     "settings": f"Developer side: {F.SETTINGS_TYPE}.",
     "policies": f"Admin side: {F.POLICIES_TYPE}.",
+    "connected": f"One Connected App: {F.CONNECTED_TYPE} (oauthConfig and oauthPolicy).",
     "exceptions": "Justified, expiring exceptions to baseline controls, one per control.",
 }
 _EXCEPTION = {
@@ -151,6 +154,17 @@ def _side(side: F.Side) -> dict[str, Any]:
     )
 
 
+def _connected_app() -> dict[str, Any]:
+    """A Connected App's block: its flat keys, plus `exceptions` as for an ECA."""
+    block = _side("connected")
+    block["properties"]["exceptions"] = {
+        "description": _APP["exceptions"],
+        "type": "array",
+        "items": {"$ref": "#/$defs/exception"},
+    }
+    return block
+
+
 def _exception() -> dict[str, Any]:
     text = {"type": "string", "pattern": NOT_BLANK}
     properties: dict[str, Any] = {
@@ -210,6 +224,13 @@ def desired_schema() -> dict[str, Any]:
                 "additionalProperties": {"$ref": "#/$defs/app"},
             }
         ),
+        "connected_apps": _nullable_object(
+            {
+                "description": _TOP_LEVEL["connected_apps"],
+                "propertyNames": {"pattern": APP_NAME.pattern},
+                "additionalProperties": {"$ref": "#/$defs/connected_app"},
+            }
+        ),
         "baseline": {
             "description": _TOP_LEVEL["baseline"]
             + " "
@@ -244,7 +265,8 @@ def desired_schema() -> dict[str, Any]:
         "`reconciler validate`.",
         "type": "object",
         "properties": properties,
-        "required": ["version", "apps"],
+        "required": ["version"],
+        "anyOf": [{"required": ["apps"]}, {"required": ["connected_apps"]}],
         "additionalProperties": False,
         "$defs": {
             "app": _nullable_object(
@@ -256,6 +278,7 @@ def desired_schema() -> dict[str, Any]:
             ),
             "settings": _side("settings"),
             "policies": _side("policies"),
+            "connected_app": _connected_app(),
             "exception": _exception(),
         },
     }

@@ -25,6 +25,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from . import fields as F
 from .controls import BY_ID, UNUSED_EXCEPTION, Control
 from .desired_model import DesiredApp, ExceptionEntry
 from .model import (
@@ -65,7 +66,9 @@ def is_client_credentials(row: Mapping[str, Any]) -> bool:
 
 
 def app_keys(name: str) -> set[str]:
-    """The `Application` spellings that name an app: API name, or with spaces for `_`."""
+    """The `Application` spellings that name an app: API name, or with spaces for `_`. A
+    Connected App's key (`ConnectedApp:<name>`) is matched by its API name alone."""
+    name = F.bare_name(name)
     return {name.casefold(), name.replace("_", " ").casefold()}
 
 
@@ -130,12 +133,12 @@ def grade_usage(
             owner.setdefault(key, name)
     by_user: dict[str, list[str]] = {}
     for name, values in apps.items():
-        run_as = values.get("policies.run_as")
+        run_as = values.get("policies.run_as") or values.get("connected.run_as")
         if isinstance(run_as, str) and run_as:
             by_user.setdefault(run_as.lower(), []).append(name)
     out: dict[str, Usage] = {}
     for name, values in sorted(apps.items()):
-        run_as = values.get("policies.run_as")
+        run_as = values.get("policies.run_as") or values.get("connected.run_as")
         if not isinstance(run_as, str) or not run_as:
             out[name] = _unknown(window, "no run-as user is set: its logins cannot be looked up")
             continue

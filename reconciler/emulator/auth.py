@@ -19,7 +19,12 @@ import jwt
 from reconciler.emulator import login_history as lh
 from reconciler.emulator import soap_xml as sx
 from reconciler.emulator.certs import public_key_from_cert
-from reconciler.emulator.rules import GLOBAL_TYPE, POLICY_TYPE
+from reconciler.emulator.rules import (
+    CONNECTED_APP_TYPE,
+    CONNECTED_OAUTH,
+    GLOBAL_TYPE,
+    POLICY_TYPE,
+)
 from reconciler.emulator.sessions import SessionStore
 from reconciler.emulator.state import OrgState
 
@@ -129,6 +134,15 @@ def _settings_by_key(state: OrgState, consumer_key: str) -> dict[str, Any]:
         if consumer_key and fields.get("consumerKey") == consumer_key:
             return fields
     raise OAuthError("invalid_client_id", "client identifier invalid")
+
+
+def _connected_by_key(state: OrgState, consumer_key: str) -> tuple[str, dict[str, Any]] | None:
+    """(Connected App name, its oauthConfig) whose consumerKey is `consumer_key`, if any."""
+    for name, fields in state.components(CONNECTED_APP_TYPE).items():
+        oauth = fields.get(CONNECTED_OAUTH) or {}
+        if consumer_key and oauth.get("consumerKey") == consumer_key:
+            return name, oauth
+    return None
 
 
 def _policy_for(state: OrgState, app: str) -> dict[str, Any]:
@@ -268,9 +282,19 @@ def _client_credentials(
     (active or not), since a LoginHistory row needs a UserId.
     """
     key, secret = _client_pair(form, authorization)
-    settings = _settings_by_key(state, key)
-    app = str(settings.get("externalClientApplication", ""))
-    policy = _policy_for(state, app)
+    connected = _connected_by_key(state, key)
+    if connected is not None:
+        # A Connected App has one switch and its execution user in oauthConfig (§15).
+        app, oauth = connected
+        policy = {
+            "isClientCredentialsFlowEnabled": oauth.get("isClientCredentialEnabled"),
+            "clientCredentialsFlowUser": oauth.get("oauthClientCredentialUser"),
+        }
+        settings = {**oauth, "isClientCredentialsFlowEnabled": True}
+    else:
+        settings = _settings_by_key(state, key)
+        app = str(settings.get("externalClientApplication", ""))
+        policy = _policy_for(state, app)
     run_as = state.find_user(str(policy.get("clientCredentialsFlowUser") or ""), False)
 
     def refuse(status: str, error: str, description: str) -> OAuthError:

@@ -11,6 +11,7 @@ from typing import Any
 
 from reconciler.emulator import login_history as lh
 from reconciler.emulator.certs import make_self_signed
+from reconciler.emulator.labels import APPROVE_UNINSTALLED, USE_ANY_API_CLIENT
 from reconciler.emulator.rules import ID_PREFIX, SETUP_CREATED_SETTINGS, with_defaults
 
 ORG_ID = "00D000000000001EAA"
@@ -47,6 +48,9 @@ def _profiles() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             "PermissionsModifyMetadata": mm,
             "PermissionsCustomizeApplication": ca,
             "PermissionsApiUserOnly": api,
+            # Issue 18: administrators hold both app-approval permissions.
+            USE_ANY_API_CLIENT: mad,
+            APPROVE_UNINSTALLED: mad,
         }
         pid = sf_id("00e", i)
         profiles.append({"Id": pid, "Name": name, "UserType": "Standard", **flags})
@@ -74,6 +78,8 @@ def _sobjects() -> dict[str, list[dict[str, Any]]]:
             "PermissionsModifyMetadata",
             "PermissionsCustomizeApplication",
             "PermissionsApiUserOnly",
+            USE_ANY_API_CLIENT,
+            APPROVE_UNINSTALLED,
         ],
         False,
     )
@@ -95,6 +101,17 @@ def _sobjects() -> dict[str, list[dict[str, Any]]]:
             **no_perms,
             "PermissionsViewAllData": True,
             "PermissionsModifyAllData": True,
+        },
+        {
+            # Issue 18: a non-admin permission set that lets its holder self-authorise any API
+            # client: the app-approval bypass an audit must name (held by Sam Support).
+            "Id": sf_id("0PS", 12),
+            "Name": "Any_API_Client",
+            "Label": "Any API Client",
+            "IsOwnedByProfile": False,
+            "ProfileId": None,
+            **no_perms,
+            USE_ANY_API_CLIENT: True,
         },
     ]
     pset_by_name = {p["Name"]: p for p in psets}
@@ -142,6 +159,15 @@ def _sobjects() -> dict[str, list[dict[str, Any]]]:
                     "PermissionSetId": ps["Id"],
                 }
             )
+    # Issue 18: Sam Support also holds Any_API_Client (a non-admin app-approval bypass).
+    support = next(u["Id"] for u in users if u["Username"] == "support.agent@acme.example")
+    psas.append(
+        {
+            "Id": sf_id("0Pa", len(psas) + 1),
+            "AssigneeId": support,
+            "PermissionSetId": pset_by_name["Any_API_Client"]["Id"],
+        }
+    )
     org = [
         {
             "Id": ORG_ID,
@@ -438,6 +464,100 @@ def _login_history(users: list[dict[str, Any]], now: datetime) -> list[dict[str,
     ]
 
 
+#: Connected Apps (the older kind of OAuth app, ECA reference §15): one component each, field
+#: names from the WSDL's ConnectedApp / ConnectedAppOauthConfig / ConnectedAppOauthPolicy.
+#: - Legacy_CRM_Sync: client credentials on, run as an administrator, IP restrictions relaxed,
+#:   shared secret only: the high-risk case an audit must not miss. In use (LoginHistory).
+#: - Warehouse_Loader: client credentials on for a nightly integration run by the API Only
+#:   integration user, IP enforced: the exception-worthy one. In use.
+#: - Field_Survey_Mobile: no client credentials; an interactive app.
+#: The values of ipRelaxation and refreshTokenPolicy are strings in the WSDL and their allowed
+#: values are not in the reference: `specific_inactivity:30:DAYS` is the reference's own
+#: example (§15, 3P); ENFORCE / BYPASS / infinite are illustrative spellings the client reads
+#: case-insensitively (fields.py), not verified ones.
+CONNECTED_APPS: dict[str, dict[str, Any]] = {
+    "Legacy_CRM_Sync": {
+        "oauthConfig": {
+            "isClientCredentialEnabled": True,
+            "oauthClientCredentialUser": "admin@acme.example",
+            "isAdminApproved": False,
+        },
+        "oauthPolicy": {"ipRelaxation": "BYPASS", "refreshTokenPolicy": "infinite"},
+    },
+    "Warehouse_Loader": {
+        "oauthConfig": {
+            "isClientCredentialEnabled": True,
+            "oauthClientCredentialUser": "billing.integration@acme.example",
+            "isAdminApproved": True,
+        },
+        "oauthPolicy": {
+            "ipRelaxation": "ENFORCE",
+            "refreshTokenPolicy": "specific_inactivity:30:DAYS",
+        },
+    },
+    "Field_Survey_Mobile": {
+        "oauthConfig": {
+            "isClientCredentialEnabled": False,
+            "isPkceRequired": True,
+            "isRefreshTokenRotationEnabled": True,
+            "isAdminApproved": True,
+        },
+        "oauthPolicy": {"ipRelaxation": "ENFORCE", "refreshTokenPolicy": "infinite"},
+    },
+}
+
+
+def _connected_app(name: str, spec: dict[str, Any], marker: str | None) -> dict[str, Any]:
+    """The stored ConnectedApp component (consumer key and secret made per org)."""
+    label = name.replace("_", " ")
+    return {
+        "contactEmail": "platform-team@acme.example",
+        "description": f"{label} (connected app)",
+        "label": label,
+        "oauthConfig": {
+            "callbackUrl": f"https://apps.acme.example/{name.lower()}/callback",
+            "consumerKey": _consumer_key(marker),
+            "consumerSecret": _consumer_secret(marker),
+            "scopes": ["Api", "RefreshToken"],
+            **spec["oauthConfig"],
+        },
+        "oauthPolicy": dict(spec["oauthPolicy"]),
+    }
+
+
+def _connected_login_history(
+    users: list[dict[str, Any]], now: datetime, first: int
+) -> list[dict[str, Any]]:
+    """Client-credentials logins of the two Connected Apps that have the flow on: daily for
+    Legacy_CRM_Sync (the last 5 h ago), nightly for Warehouse_Loader. `Application` is the
+    app's API name, which usage.app_keys matches; rows are numbered after the ECA ones."""
+    ids = {u["Username"]: u["Id"] for u in users}
+    rows: list[tuple[datetime, str, str, str]] = []
+    for d in range(10):
+        rows.append(
+            (
+                now - timedelta(hours=5) - d * timedelta(days=1),
+                "admin@acme.example",
+                "Legacy_CRM_Sync",
+                "203.0.113.77",
+            )
+        )
+    for d in range(20):
+        rows.append(
+            (
+                now - timedelta(hours=9) - d * timedelta(days=1),
+                "billing.integration@acme.example",
+                "Warehouse_Loader",
+                "203.0.113.12",
+            )
+        )
+    rows.sort(key=lambda r: r[0])
+    return [
+        lh.row(first + n, ids[user], when.replace(microsecond=0), app, ip, lh.SUCCESS, MY_DOMAIN)
+        for n, (when, user, app, ip) in enumerate(rows)
+    ]
+
+
 def build_demo_org(secret_marker: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     """Return the JSON state document of the demo org.
 
@@ -510,7 +630,13 @@ def build_demo_org(secret_marker: str | None = None, now: datetime | None = None
             },
         )
     sobjects = _sobjects()
-    sobjects["LoginHistory"] = _login_history(sobjects["User"], now or datetime.now(UTC))
+    when = now or datetime.now(UTC)
+    sobjects["LoginHistory"] = _login_history(sobjects["User"], when)
+    for name, spec in CONNECTED_APPS.items():
+        put("ConnectedApp", name, _connected_app(name, spec, secret_marker))
+    sobjects["LoginHistory"] += _connected_login_history(
+        sobjects["User"], when, len(sobjects["LoginHistory"]) + 1
+    )
     info: dict[str, dict[str, dict[str, str]]] = {}
     n = 0
     for type_name, comps in metadata.items():

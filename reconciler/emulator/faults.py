@@ -33,7 +33,7 @@ METADATA_OPS = (
     "deleteMetadata",
     "renameMetadata",
 )
-OPS = (*METADATA_OPS, "query", "login", "token", "*")
+OPS = (*METADATA_OPS, "query", "describe", "login", "token", "*")
 
 #: kind -> {parameter: allowed Python types}; every parameter is optional (defaults in fault_wire).
 KINDS: dict[str, dict[str, tuple[type, ...]]] = {

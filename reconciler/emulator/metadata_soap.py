@@ -23,6 +23,8 @@ from reconciler.emulator.demo_org import sf_id
 from reconciler.emulator.faults import ComponentFaults
 from reconciler.emulator.rules import (
     APP_TYPE,
+    CONNECTED_APP_TYPE,
+    CONNECTED_OAUTH,
     FILE_LAYOUT,
     GLOBAL_TYPE,
     ID_PREFIX,
@@ -193,6 +195,12 @@ class MetadataService:
                 values = {"fullName": name, **with_defaults(type_name, fields)}
                 if omit_secrets:
                     values.pop("consumerSecret", None)
+                if type_name == CONNECTED_APP_TYPE and isinstance(
+                    values.get(CONNECTED_OAUTH), dict
+                ):
+                    values[CONNECTED_OAUTH] = _connected_oauth_read(
+                        values[CONNECTED_OAUTH], self.state.org
+                    )
                 spec = self.schema.complex(type_name)
                 records.append(
                     f'<records xsi:type="{type_name}">{self._render(spec, values)}</records>'
@@ -361,6 +369,8 @@ class MetadataService:
                 fields.pop(ignored, None)
         if type_name == GLOBAL_TYPE:
             _apply_secrets(fields, existing)
+        if type_name == CONNECTED_APP_TYPE:
+            _keep_connected_secrets(fields, existing)
         doc["metadata"].setdefault(type_name, {})[full_name] = with_defaults(type_name, fields)
         _stamp(doc, type_name, full_name)
         if type_name == OAUTH_SETTINGS_TYPE and existing is None:
@@ -402,6 +412,8 @@ class MetadataService:
                         [fname],
                     )
                 )
+        if type_name == CONNECTED_APP_TYPE:
+            return errors + _check_connected(doc, fields, existing)
         if type_name != APP_TYPE:
             parent = fields.get("externalClientApplication")
             if parent not in doc["metadata"].get(APP_TYPE, {}):
@@ -542,6 +554,74 @@ def _apply_secrets(fields: dict[str, Any], existing: dict[str, Any] | None) -> N
         if fields.pop(flag, False):
             fields[key] = make()
         fields[flag] = False  # the rotate flag is an action, never stored as true
+
+
+def _connected_oauth_read(oauth: dict[str, Any], org: dict[str, Any]) -> dict[str, Any]:
+    """A Connected App's `oauthConfig` as a read returns it.
+
+    Whether "Allow Access to OAuth Consumer Secrets via Metadata API" also hides a Connected
+    App's consumerSecret is not in the reference (§15 is silent; §13.5 is about ECAs): the
+    emulator applies the ECA model (secret left out, key kept) so clients are tested against
+    a read that lacks the secret as well as one that carries it."""
+    out = dict(oauth)
+    if not org.get("consumer_secret_api_access"):
+        out.pop("consumerSecret", None)
+    return out
+
+
+def _keep_connected_secrets(fields: dict[str, Any], existing: dict[str, Any] | None) -> None:
+    """Keep the stored consumerKey/consumerSecret when an update omits them.
+
+    What updateMetadata does with a ConnectedApp whose oauthConfig omits them is UNVERIFIED
+    (the reference says nothing for Connected Apps; for ECAs §13.4 lists keep, clear,
+    regenerate or error). The emulator keeps them, as it does for ECAs; the client verifies
+    after each write that the consumerKey it read is still the one the org holds, so the
+    regenerate outcome would be reported, not missed (applying.py)."""
+    if existing is None:
+        return
+    old = existing.get(CONNECTED_OAUTH) or {}
+    new = fields.get(CONNECTED_OAUTH)
+    if not isinstance(new, dict):
+        return
+    for key in SECRET_FIELDS:
+        if key not in new and key in old:
+            new[key] = old[key]
+
+
+def _check_connected(
+    doc: dict[str, Any], fields: dict[str, Any], existing: dict[str, Any] | None
+) -> list[Error]:
+    """Business rules of a Connected App save.
+
+    New Connected Apps can no longer be created from Spring '26 (ECA reference §15): a save
+    that would create one is refused (the real error text is UNVERIFIED). Client credentials on
+    needs an active execution user, as for ECAs (§6, §15); the message is the ECA one,
+    assumed to be shared (UNVERIFIED)."""
+    errors: list[Error] = []
+    oauth = fields.get(CONNECTED_OAUTH) or {}
+    stored = (existing or {}).get(CONNECTED_OAUTH) or {}
+    for key in SECRET_FIELDS:
+        if key in oauth and key in stored and oauth[key] != stored[key]:
+            errors.append(("FIELD_INTEGRITY_EXCEPTION", f"{key} can't be changed", [key]))
+    if existing is None:
+        errors.append(
+            (
+                "INVALID_OPERATION",
+                "New connected apps can no longer be created; create an external client app",
+                [],
+            )
+        )
+    if oauth.get("isClientCredentialEnabled") and not _active_user(
+        doc, oauth.get("oauthClientCredentialUser")
+    ):
+        errors.append(
+            (
+                "FIELD_INTEGRITY_EXCEPTION",
+                CC_USER_MESSAGE,
+                [f"{CONNECTED_OAUTH}.oauthClientCredentialUser"],
+            )
+        )
+    return errors
 
 
 def _rollback(results: list[dict[str, Any]]) -> None:

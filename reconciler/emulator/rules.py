@@ -13,6 +13,7 @@ SUPPORTED_TYPES = (
     "ExtlClntAppGlobalOauthSettings",
     "ExtlClntAppOauthConfigurablePolicies",
     "ExtlClntAppConfigurablePolicies",
+    "ConnectedApp",
 )
 
 # (folder, suffix) per the ECA reference §1; used for FileProperties.fileName.
@@ -22,6 +23,8 @@ FILE_LAYOUT = {
     "ExtlClntAppGlobalOauthSettings": ("extlClntAppGlobalOauthSets", "ecaGlblOauth"),
     "ExtlClntAppOauthConfigurablePolicies": ("extlClntAppOauthPolicies", "ecaOauthPlcy"),
     "ExtlClntAppConfigurablePolicies": ("extlClntAppPolicies", "ecaPlcy"),
+    # The SFDX source layout of Connected Apps: `connectedApps/<Name>.connectedApp-meta.xml`.
+    "ConnectedApp": ("connectedApps", "connectedApp"),
 }
 
 # Invented 3-character key prefixes for component ids (real prefixes UNVERIFIED).
@@ -31,6 +34,7 @@ ID_PREFIX = {
     "ExtlClntAppGlobalOauthSettings": "0xG",
     "ExtlClntAppOauthConfigurablePolicies": "0xP",
     "ExtlClntAppConfigurablePolicies": "0xA",
+    "ConnectedApp": "0xK",
 }
 
 # What a save fills in for a field the request omits, because updateMetadata replaces the whole
@@ -42,6 +46,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "ExtlClntAppOauthConfigurablePolicies": {},
     "ExtlClntAppConfigurablePolicies": {},
     "ExtlClntAppOauthSettings": {},
+    "ConnectedApp": {},
 }
 
 #: Types whose every boolean a real org returns explicitly, `false` when off; a file deployed
@@ -103,6 +108,10 @@ STRING_ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 SECRET_FIELDS = ("consumerKey", "consumerSecret")
+#: A Connected App is one component; its credentials sit in the `oauthConfig` sub-object (WSDL
+#: type ConnectedAppOauthConfig: consumerKey, consumerSecret, certificate; ECA reference §15).
+CONNECTED_APP_TYPE = "ConnectedApp"
+CONNECTED_OAUTH = "oauthConfig"
 GLOBAL_TYPE = "ExtlClntAppGlobalOauthSettings"
 POLICY_TYPE = "ExtlClntAppOauthConfigurablePolicies"
 APP_TYPE = "ExternalClientApplication"

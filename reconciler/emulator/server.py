@@ -34,6 +34,7 @@ from reconciler.emulator import auth, fault_wire, faults
 from reconciler.emulator.certs import make_self_signed
 from reconciler.emulator.fault_wire import JSON_TYPE, REDIRECT_PATH, XML_TYPE, Answer
 from reconciler.emulator.faults import Call, ComponentFaults, FaultInjector, FaultRuleError
+from reconciler.emulator.labels import describe
 from reconciler.emulator.metadata_soap import MetadataService
 from reconciler.emulator.rest_query import QueryEngine, QueryError
 from reconciler.emulator.sessions import SessionStore
@@ -42,6 +43,8 @@ from reconciler.emulator.state import OrgState
 API_LIMIT = 5000
 _SOAP_M = re.compile(r"^/services/Soap/m/(?P<v>[\d.]+)(?:/.*)?$")
 _SOAP_U = re.compile(r"^/services/Soap/u/(?P<v>[\d.]+)(?:/.*)?$")
+#: GET /services/data/vXX.X/sobjects/<Object>/describe: the object's fields and labels.
+_REST_DESCRIBE = re.compile(r"^/services/data/v(?P<v>[\d.]+)/sobjects/(?P<obj>\w+)/describe/?$")
 _REST_Q = re.compile(
     r"^/services/data/v(?P<v>[\d.]+)/(?P<tooling>tooling/)?(?P<kind>query|queryAll)/?"
     r"(?P<locator>[^/]+)?/?$"
@@ -357,6 +360,12 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 self._followed_redirect()
                 return
             server.pause(server.latency_seconds())
+            d = _REST_DESCRIBE.match(parts.path)
+            if d is not None:
+                obj = d["obj"]
+                call = Call("describe", (obj,), self._bearer_token())
+                self._serve(call, lambda _: self._describe(obj))
+                return
             m = _REST_Q.match(parts.path)
             if m is None:
                 self._not_found()
@@ -364,6 +373,29 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             soql = parse_qs(parts.query).get("q", [""])[0]
             call = Call("query", () if m["locator"] else (soql,), self._bearer_token())
             self._serve(call, lambda _: self._query(m, soql))
+
+        def _describe(self, obj: str) -> Answer:
+            """The fields of an sObject the state holds rows of, with their labels."""
+            if server.sessions.get(self._bearer_token()) is None:
+                return self._json_answer(
+                    401,
+                    [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
+                )
+            server.metadata.calls["describe"] += 1
+            with server.state.lock:
+                rows = server.state.sobjects(obj)
+                if not rows:
+                    return self._json_answer(
+                        404,
+                        [
+                            {
+                                "message": "The requested resource does not exist",
+                                "errorCode": "NOT_FOUND",
+                            }
+                        ],
+                    )
+                names = sorted({key for row in rows for key in row})
+            return self._json_answer(200, describe(obj, names))
 
         def _query(self, m: re.Match[str], soql: str) -> Answer:
             if server.sessions.get(self._bearer_token()) is None:

@@ -78,3 +78,7 @@ class Org(Protocol):
     def query(self, soql: str) -> list[dict[str, Any]]:
         """REST SOQL query, all pages, `attributes` removed."""
         ...
+
+    def describe(self, sobject: str) -> list[dict[str, Any]]:
+        """The sObject's fields (each with `name` and `label`); OrgError when refused."""
+        ...

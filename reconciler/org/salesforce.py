@@ -305,10 +305,8 @@ class SalesforceOrg:
         for part in self._parallel(batches, f"Reading {type_name}", sizes):
             components.extend(part)
         for component in components:
-            for secret in F.SECRET_FIELDS:
-                value = component.fields.get(secret)
-                if isinstance(value, str):
-                    register_secret(value)
+            for value in F.secret_values(component.fields):
+                register_secret(value)
         return components
 
     def update(self, type_name: str, components: Sequence[Component]) -> list[SaveOutcome]:
@@ -417,6 +415,34 @@ class SalesforceOrg:
         if not isinstance(records, list):
             raise IncompleteResponse("query: the org's reply has no records list")
         return [_strip_attributes(row) for row in records]
+
+    def describe(self, sobject: str) -> list[dict[str, Any]]:
+        """The fields of an sObject (`GET sobjects/<name>/describe`), each with at least
+        `name` and `label`: look-ups find fields whose API name is unverified by label."""
+        log.debug("describe %s", sobject)
+
+        def once(token: str) -> dict[str, Any]:
+            from simple_salesforce.exceptions import SalesforceError
+
+            sf = self.sf
+            try:
+                with self._in_flight:
+                    result = getattr(sf, sobject).describe()
+            except SalesforceError as exc:
+                raise _rest_error(exc) from None
+            except OrgError:
+                raise
+            except requests.RequestException as exc:
+                raise transport_error(exc, "describe", sent_matters=False) from None
+            except ValueError as exc:
+                raise IncompleteResponse(f"describe: the reply is not valid JSON ({exc})") from None
+            return dict(result)
+
+        result = self.retry.run("describe", lambda: self._with_session(once))
+        fields = result.get("fields") if isinstance(result, dict) else None
+        if not isinstance(fields, list):
+            raise IncompleteResponse("describe: the org's reply has no fields list")
+        return [f for f in fields if isinstance(f, dict)]
 
 
 def _rest_error(exc: Any) -> OrgError:

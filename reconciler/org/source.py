@@ -130,9 +130,8 @@ def _component(root: etree._Element, path: Path, type_name: str, full_name: str)
         raise IncompleteResponse(
             f"{path}: <fullName> says {named!r} but the file name says {full_name!r}"
         )
-    for secret in F.SECRET_FIELDS:
-        if isinstance(fields.get(secret), str):
-            register_secret(fields[secret])
+    for value in F.secret_values(fields):
+        register_secret(value)
     return Component(type_name, full_name, fields)
 
 
@@ -214,6 +213,9 @@ class SourceOrg:
         return outcomes
 
     def query(self, soql: str) -> list[dict[str, Any]]:
+        raise OrgError("a source folder has no users", NO_USERS)
+
+    def describe(self, sobject: str) -> list[dict[str, Any]]:
         raise OrgError("a source folder has no users", NO_USERS)
 
 

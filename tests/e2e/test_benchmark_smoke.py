@@ -47,11 +47,11 @@ def test_quick_benchmark_prints_requests_at_their_floor(tmp_path: Path) -> None:
     plan = _table(out, "plan")
     assert plan["n"] == "200"
     # 1 list + 2 x 20 reads + 5 queries (org id, User, PermissionSet, assignments, LoginHistory)
-    assert plan["requests"] == plan["floor"] == "46"
-    assert plan["ops"] == "list 1, query 5, read 40"
+    assert plan["requests"] == plan["floor"] == "48"  # + a listMetadata and a ConnectedApp read
+    assert plan["ops"] == "list 2, query 5, read 41"
     apply = _table(out, "apply")
-    assert apply["requests"] == apply["floor"] == "106"  # plan + 20 reads, 20 writes, 20 checks
-    assert apply["ops"] == "list 1, query 5, read 80, update 20"
+    assert apply["requests"] == apply["floor"] == "108"  # plan + 20 reads, 20 writes, 20 checks
+    assert apply["ops"] == "list 2, query 5, read 81, update 20"
     for row in (plan, apply):
         assert 0 < float(row["wall"]) < 60
         assert row["ratio"] == "-"  # no latency: no time floor to compare with
@@ -61,8 +61,8 @@ def test_quick_benchmark_prints_requests_at_their_floor(tmp_path: Path) -> None:
 
     rows = json.loads(rows_file.read_text())
     assert [(r["command"], r["apps"], r["http"]) for r in rows] == [
-        ("plan", 200, 46),  # every HTTP request the emulator served is an API call counted
-        ("apply", 200, 106),
+        ("plan", 200, 48),  # every HTTP request the emulator served is an API call counted
+        ("apply", 200, 108),
     ]
 
 

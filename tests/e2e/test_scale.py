@@ -52,12 +52,15 @@ def test_reads_and_writes_are_batched_in_tens(tmp_path):
     assert apps == 40
     assert result.ok, [r for r in result.results if r.status != "applied"]
     assert after.changes == []
-    assert planning["listMetadata"] == 1  # three types in one call
-    assert planning["readMetadata"] == 2 * math.ceil(apps / 10)  # settings + policies
+    # Four types (ConnectedApp too, issue 18): three per listMetadata call, so two calls.
+    assert planning["listMetadata"] == 2
+    # settings + policies, and the demo org's 3 Connected Apps in one read.
+    assert planning["readMetadata"] == 2 * math.ceil(apps / 10) + 1
     settings = sum(1 for a in plan.changed_apps if a.changes_on("settings"))
     policies = sum(1 for a in plan.changed_apps if a.changes_on("policies"))
     assert settings > 10 and policies > 10  # so batching is really exercised
-    assert total["updateMetadata"] == math.ceil(settings / 10) + math.ceil(policies / 10)
+    # + one ConnectedApp call: the demo org's two Connected Apps with client credentials on.
+    assert total["updateMetadata"] == math.ceil(settings / 10) + math.ceil(policies / 10) + 1
 
 
 def test_risk_lookups_do_not_grow_with_the_number_of_apps(tmp_path):

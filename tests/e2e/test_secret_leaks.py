@@ -157,3 +157,49 @@ def test_no_secret_in_any_output_or_written_file_with_debug(secret_world, tmp_pa
     # The orgs' own state files still hold the (unchanged) secrets: the test was meaningful.
     for org in orgs.values():
         assert marker in org.path.read_text()
+
+
+CONNECTED_YAML = """\
+version: 1
+baseline: [ECA-OAUTH-001]
+unlisted: ignore
+connected_apps:
+  Legacy_CRM_Sync:
+    pkce_required: true
+"""
+
+
+def test_connected_app_secrets_never_leak_with_debug(secret_world, tmp_path, monkeypatch):
+    """Issue 18: a Connected App's consumer key and secret sit inside oauthConfig. Audit (all
+    formats), plan, apply (backup, verification) and export --as-eca run with --debug against
+    an org whose Connected App credentials carry the marker: none of it may show."""
+    marker, cert_lines, orgs, work = secret_world
+    state = work / "state"
+    monkeypatch.setenv("RECONCILER_DIR", str(state))
+    org = orgs["a"].target
+    desired = tmp_path / "connected"
+    desired.mkdir()
+    (desired / "apps.yaml").write_text(CONNECTED_YAML)
+    connected = json.loads(orgs["a"].path.read_text())["metadata"]["ConnectedApp"]
+    assert all(marker in c["oauthConfig"]["consumerSecret"] for c in connected.values())
+    dbg = ["--debug"]
+    runs = {
+        "audit": dbg + ["audit", "-o", org],
+        "audit json": dbg + ["audit", "-o", org, "--format", "json"],
+        "audit sarif": dbg + ["audit", "-o", org, "--format", "sarif"],
+        "plan": dbg + ["plan", "-o", org, "-d", desired, "--out", work / "ca-plan.json"],
+        "apply": dbg + ["apply", "-o", org, "-d", desired, "--auto-approve"],
+        "export --as-eca": dbg + ["export", "-o", org, "--as-eca", "--out", work / "eca.yaml"],
+    }
+    expected = {"audit": 3, "audit json": 3, "audit sarif": 3}
+    for label, args in runs.items():
+        result = run_cli(args, work, cli_env(RECONCILER_DIR=str(state)))
+        assert result.returncode == expected.get(label, 0), (label, result.stderr)
+        _assert_clean(f"{label} stdout", result.stdout, marker, cert_lines, [])
+        _assert_clean(f"{label} stderr", result.stderr, marker, cert_lines, [])
+    written = [p for p in work.rglob("*") if p.is_file()]
+    backups = [p for p in written if "backups" in p.parts]
+    assert backups, "apply wrote a backup of the Connected App"
+    for path in written:
+        _assert_clean(str(path), path.read_text(errors="replace"), marker, cert_lines, [])
+    assert marker in orgs["a"].path.read_text()  # the org still holds them: the test meant it

@@ -261,7 +261,8 @@ def test_a_refused_login_history_query_gives_unknown_and_a_warning(make_org):
     assert f"  * Billing_Sync: usage unknown: LoginHistory refused ({NEEDS}):" in b.stdout
     assert (
         f"usage look-up failed: query on LoginHistory ({NEEDS}): query failed (HTTP 403): "
-        "INSUFFICIENT_ACCESS: Insufficient Privileges; usage of 6 app(s) is unknown"
+        # 6 ECAs and the demo org's 2 Connected Apps with client credentials on (issue 18).
+        "INSUFFICIENT_ACCESS: Insufficient Privileges; usage of 8 app(s) is unknown"
     ) in b.stdout
     doc = json.loads(
         run("plan", "-o", refused.target, "-d", SHIPPED_DESIRED, "--format", "json").stdout

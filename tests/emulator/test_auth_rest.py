@@ -172,6 +172,7 @@ def test_rest_query_with_relationships(sf):
     assert rows == {
         ("billing.integration@acme.example", "Billing_Integration"),
         ("support.agent@acme.example", "Data_Export_All"),
+        ("support.agent@acme.example", "Any_API_Client"),  # the demo org's bypass (issue 18)
     }
     assert sf.api_usage  # Sforce-Limit-Info parsed
 

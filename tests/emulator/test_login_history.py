@@ -403,10 +403,14 @@ def test_demo_org_login_history():
         if (r["LoginType"], r["LoginSubType"]) == ("Oauth2", "OauthClientCredentials")
     )
     billing, etl = users["billing.integration@acme.example"], users["etl.admin@acme.example"]
+    admin = users["admin@acme.example"]
     assert cc == {
         ("Billing_Sync", "203.0.113.10", "Success", billing): 28,
         ("Billing_Sync", "198.51.100.7", "Success", billing): 56,
         ("Data_Warehouse_ETL", "192.0.2.66", "Invalid client credentials", etl): 5,
+        # The demo org's Connected Apps (issue 18).
+        ("Legacy_CRM_Sync", "203.0.113.77", "Success", admin): 10,
+        ("Warehouse_Loader", "203.0.113.12", "Success", billing): 20,
     }
     last = max(parse_datetime(r["LoginTime"]) for r in rows if r["Application"] == "Billing_Sync")
     assert last == datetime(2026, 12, 3, 9, 15, 2, tzinfo=UTC)  # 2 h before creation

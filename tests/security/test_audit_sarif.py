@@ -101,7 +101,10 @@ def test_schema_check_can_fail(sarif):
 
 def test_rules_are_the_controls_with_security_severity(sarif):
     rules = sarif.run["tool"]["driver"]["rules"]
-    assert [r["id"] for r in rules] == [f"ECA-OAUTH-00{i}" for i in range(1, 8)]
+    assert [r["id"] for r in rules] == [f"ECA-OAUTH-00{i}" for i in range(1, 8)] + [
+        *(f"ECA-PARTNER-00{i}" for i in range(1, 5)),  # the partner controls (issue 18)
+        "ECA-APPROVAL-001",  # who can bypass app approval (issue 18)
+    ]
     for rule, control in zip(rules, CONTROLS, strict=True):
         severity = rule["properties"]["security-severity"]
         assert isinstance(severity, str)
@@ -204,7 +207,7 @@ def test_audit_exit_0_when_compliant(make_org, write_yaml):
     desired = write_yaml("version: 1\nbaseline: [ECA-OAUTH-006]\nunlisted: report\napps: {}\n")
     result = run("audit", "-o", org.target, "-d", desired)
     assert result.exit_code == 0, result.output
-    assert "Summary: compliant; 10 apps checked against ECA-OAUTH-006; 0 violations" in (
+    assert "Summary: compliant; 13 apps checked against ECA-OAUTH-006; 0 violations" in (
         result.stdout
     )
     assert "Violations:" not in result.stdout
@@ -222,7 +225,7 @@ def test_audit_exit_3_text_lists_violations_by_severity(org, write_yaml):
         "  [MEDIUM] Data_Warehouse_ETL: ECA-OAUTH-006 IP restrictions not bypassed: "
         'policies.ip_relaxation is "bypass" (not listed in the desired state)'
     ) in lines
-    assert "Summary: NOT compliant; 10 apps checked" in result.stdout
+    assert "Summary: NOT compliant; 13 apps checked"  # 10 ECAs + 3 Connected Apps in result.stdout
 
 
 def test_audit_without_desired_uses_default_baseline(org):
@@ -231,7 +234,7 @@ def test_audit_without_desired_uses_default_baseline(org):
     assert result.exit_code == 3, result.output
     doc = json.loads(result.stdout)
     assert doc["controls"] == ["ECA-OAUTH-001"]
-    assert len(doc["apps_checked"]) == 10
+    assert len(doc["apps_checked"]) == 13  # 10 ECAs + 3 Connected Apps
     assert {f["control"] for f in doc["findings"]} == {"ECA-OAUTH-001"}
     assert all(f["listed"] is False for f in doc["findings"])
 

@@ -9,7 +9,7 @@ import pytest
 
 from reconciler import fields as F
 from reconciler.baseline import check_desired, findings, remedies
-from reconciler.controls import BY_ID, CONTROLS, DEFAULT_BASELINE
+from reconciler.controls import BY_ID, CONTROLS, DEFAULT_BASELINE, PARTNER_CONTROLS
 from reconciler.desired_state import (
     BaselineConfig,
     DesiredApp,
@@ -23,7 +23,10 @@ TODAY = dt.date(2026, 6, 15)
 
 
 def test_control_catalogue_shape():
-    assert [c.id for c in CONTROLS] == [f"ECA-OAUTH-00{i}" for i in range(1, 8)]
+    assert [c.id for c in CONTROLS] == [f"ECA-OAUTH-00{i}" for i in range(1, 8)] + [
+        *(f"ECA-PARTNER-00{i}" for i in range(1, 5)),  # the partner controls (issue 18)
+        "ECA-APPROVAL-001",  # who can bypass app approval (issue 18)
+    ]
     assert DEFAULT_BASELINE == ("ECA-OAUTH-001",)
     assert BY_ID["ECA-OAUTH-001"].severity == "high"
     for c in CONTROLS:
@@ -56,7 +59,42 @@ def test_unset_value_is_not_a_violation():
                  ("settings.device", False)],
 )  # fmt: skip
 def test_compliant_values(path, ok):
-    assert all(c.violations({path: ok}) == [] for c in CONTROLS)
+    # The partner controls (issue 18) are stricter on purpose: see test_partner_controls.
+    assert all(c.violations({path: ok}) == [] for c in CONTROLS if c.id not in PARTNER_CONTROLS)
+
+
+@pytest.mark.parametrize(
+    "control, values, violated",
+    [
+        ("ECA-PARTNER-001", {"settings.pkce_required": False}, True),
+        ("ECA-PARTNER-001", {"connected.pkce_required": False}, True),
+        ("ECA-PARTNER-001", {"settings.pkce_required": True}, False),
+        ("ECA-PARTNER-002", {"connected.refresh_token_rotation": True}, False),
+        ("ECA-PARTNER-002", {"settings.refresh_token_rotation": False}, True),
+        ("ECA-PARTNER-003", {"policies.refresh_token.policy": "specific_lifetime"}, True),
+        ("ECA-PARTNER-003", {"policies.refresh_token.policy": "specific_inactivity",
+                             "policies.refresh_token.period": 30,
+                             "policies.refresh_token.unit": "days"}, False),
+        ("ECA-PARTNER-003", {"policies.refresh_token.policy": "specific_inactivity",
+                             "policies.refresh_token.period": 31,
+                             "policies.refresh_token.unit": "days"}, True),
+        ("ECA-PARTNER-003", {"policies.refresh_token.policy": "specific_inactivity",
+                             "policies.refresh_token.period": 1,
+                             "policies.refresh_token.unit": "months"}, True),
+        ("ECA-PARTNER-003", {"policies.refresh_token.policy": "specific_inactivity",
+                             "policies.refresh_token.period": 720,
+                             "policies.refresh_token.unit": "hours"}, False),
+        ("ECA-PARTNER-003", {"connected.refresh_token": "specific_inactivity:30:DAYS"}, False),
+        ("ECA-PARTNER-003", {"connected.refresh_token": "specific_inactivity:90:DAYS"}, True),
+        ("ECA-PARTNER-003", {"connected.refresh_token": "Infinite"}, True),
+        ("ECA-PARTNER-003", {"connected.refresh_token": "something new"}, True),
+        ("ECA-PARTNER-004", {"policies.ip_relaxation": "enforce_relax_refresh"}, True),
+        ("ECA-PARTNER-004", {"policies.ip_relaxation": "enforce"}, False),
+    ],
+)  # fmt: skip
+def test_partner_controls(control, values, violated):
+    assert bool(BY_ID[control].violations(values)) is violated
+    assert control not in DEFAULT_BASELINE
 
 
 def state(app: DesiredApp, controls=("ECA-OAUTH-006",), warn: int = 30) -> DesiredState:

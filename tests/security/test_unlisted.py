@@ -9,6 +9,9 @@ import pytest
 from .conftest import ALL_APPS, exception_yaml, run
 
 #: Unlisted apps (with only Billing_Sync listed) that break ECA-OAUTH-001 in the demo org.
+#: The demo org's Connected Apps with client credentials on (issue 18) are unlisted violators
+#: like the ECAs; the checks below that name a side are about ECAs (ECA_VIOLATORS).
+CONNECTED_VIOLATORS = ["ConnectedApp:Legacy_CRM_Sync", "ConnectedApp:Warehouse_Loader"]
 CC_VIOLATORS = [
     "Data_Warehouse_ETL",
     "Ledger_Export",
@@ -40,7 +43,7 @@ def test_enforce_plans_and_applies_fixes_to_unlisted_apps(org, write_yaml, tmp_p
         ), app
     assert "Billing_Sync will be updated" not in out
     changes = json.loads(saved.read_text())["changes"]
-    assert {c["app"] for c in changes} == set(CC_VIOLATORS)
+    assert {c["app"] for c in changes} == set(CC_VIOLATORS + CONNECTED_VIOLATORS)
     assert all(c["control"] == "ECA-OAUTH-001" and c["after"] is False for c in changes)
     assert "Baseline violations left in place" not in out
 
@@ -52,13 +55,17 @@ def test_enforce_plans_and_applies_fixes_to_unlisted_apps(org, write_yaml, tmp_p
     for app in CC_VIOLATORS:
         assert org.settings(app)["isClientCredentialsFlowEnabled"] is False, app
         assert org.policies(app)["isClientCredentialsFlowEnabled"] is False, app
+    for key in CONNECTED_VIOLATORS:
+        stored = org.load()["metadata"]["ConnectedApp"][key.split(":", 1)[1]]
+        assert stored["oauthConfig"]["isClientCredentialEnabled"] is False, key
     assert org.settings("Billing_Sync")["isClientCredentialsFlowEnabled"] is True
     assert org.policies("Billing_Sync")["isClientCredentialsFlowEnabled"] is True
 
     audit = run("audit", "-o", org.target, "-d", desired, "--format", "json")
     assert audit.exit_code == 0, audit.output
     doc = json.loads(audit.stdout)
-    assert doc["apps_checked"] == ALL_APPS
+    connected = ["ConnectedApp:Field_Survey_Mobile", *CONNECTED_VIOLATORS]
+    assert doc["apps_checked"] == sorted(ALL_APPS + connected)
     assert [f["app"] for f in doc["findings"]] == ["Billing_Sync", "Billing_Sync"]
 
 
@@ -77,8 +84,8 @@ def test_report_lists_violations_changes_nothing(org, write_yaml, tmp_path):
     assert out.rstrip().endswith("No changes.")
     doc = json.loads(saved.read_text())
     assert doc["changes"] == []
-    assert doc["summary"]["unlisted_apps"] == len(CC_VIOLATORS)
-    assert doc["summary"]["violations"] == 9
+    assert doc["summary"]["unlisted_apps"] == len(CC_VIOLATORS + CONNECTED_VIOLATORS)
+    assert doc["summary"]["violations"] == 9 + len(CONNECTED_VIOLATORS)
     assert org.bytes() == before
 
     applied = run("apply", "-o", org.target, "-d", desired, "--auto-approve")

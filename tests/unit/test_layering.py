@@ -39,6 +39,7 @@ LAYERS: dict[str, set[str]] = {
         "live_state",
         "risk_lookup",
         "usage_lookup",
+        "approval_lookup",
         "lookups",
         "backup",
         "schema",
