@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         script, plain = exit_costs(options.runs, work)
     print(f"readMetadata of 10 {TYPE}, {len(reply)} bytes, CPU per call:")
     print(f"  through requests (GuardedSession): {via_requests:.2f} ms")
-    print(f"  through SoapChannel (http.client): {via_channel:.2f} ms")
+    print(f"  through SoapChannel (urllib3): {via_channel:.2f} ms")
     print(f"  reply -> 10 Components:            {converting:.2f} ms")
     print(f"plan -o emulator, median of {options.runs} runs:")
     print(f"  console script (gc.freeze at exit): {script:.2f} s")
