@@ -246,11 +246,15 @@ def audit(desired: Paths, org: OrgTarget, fmt: str, out: Path | None, usage: Usa
 @org_options
 @export_options
 @handle_errors
-def export(org: OrgTarget, apps: tuple[str, ...], out: Path | None, as_eca: bool) -> None:
+def export(
+    org: OrgTarget, apps: tuple[str, ...], out: Path | None, as_eca: bool, source_dir: Path | None
+) -> None:
     """Print desired-state YAML for the live org."""
     from .operations import export as export_org
 
-    text = export_org(org, apps, out, _hooks(), as_eca)
+    text = export_org(org, apps, out, _hooks(), as_eca, source_dir)
+    if source_dir:
+        _info(f"Wrote the ECA source files under {source_dir}.")
     if out:
         _info(f"Wrote the desired state to {out}.")
     else:

@@ -142,6 +142,13 @@ def export_options(func: Callable[..., Any]) -> Callable[..., Any]:
     each Connected App's OAuth flows, to plan a move off Connected Apps), and where to write."""
     func = out_option("Write the YAML to this file instead of stdout")(func)
     func = click.option(
+        "--source-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        metavar="DIR",
+        help="With --as-eca: also write each ECA's SFDX source files under DIR (e.g. "
+        "force-app/main/default); existing files are never overwritten.",
+    )(func)
+    func = click.option(
         "--as-eca",
         is_flag=True,
         help="Export each Connected App as the ECA desired state that keeps its OAuth flows.",

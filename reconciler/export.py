@@ -171,16 +171,22 @@ def as_eca_values(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return {side: block for side, block in out.items() if block}, skipped
 
 
+def connected_apps(live: LiveState, only: Collection[str] = ()) -> list[tuple[str, str]]:
+    """(API name, live key) of each Connected App `--app` keeps (by API name or key)."""
+    return [
+        (F.bare_name(key), key)
+        for key in sorted(k for k in live.apps if F.is_connected(k))
+        if not only or F.bare_name(key) in only or key in only
+    ]
+
+
 def export_as_eca_yaml(live: LiveState, only: Collection[str] = ()) -> str:
     """For each Connected App, the ECA desired state that keeps its OAuth flows as they are
     today, under the Connected App's API name: the plan of a move, to review and apply once
     the ECAs exist. Secrets are not among the fields; the new ECA gets its own credentials."""
     apps: dict[str, Any] = {}
     comments: list[str] = []
-    for key in sorted(k for k in live.apps if F.is_connected(k)):
-        name = F.bare_name(key)
-        if only and name not in only and key not in only:
-            continue
+    for name, key in connected_apps(live, only):
         body, skipped = as_eca_values(live.apps[key].values())
         apps[name] = body
         comments += [f"# {printable(name)}: not carried over: {item}" for item in skipped]

@@ -31,8 +31,9 @@ from .controls import APPROVAL_BYPASS, DEFAULT_BASELINE
 from .desired_model import DesiredState
 from .desired_state import DesiredPaths, raise_sorted
 from .desired_state import load_desired as _load
+from .eca_source import eca_files
 from .errors import ReconcilerError
-from .export import export_as_eca_yaml, export_yaml
+from .export import as_eca_values, connected_apps, export_as_eca_yaml, export_yaml
 from .fileio import write_atomic
 from .live_state import read_live
 from .locking import LockHeld, org_lock
@@ -538,17 +539,44 @@ def export(
     out: Path | None = None,
     hooks: Hooks = Hooks(),
     as_eca: bool = False,
+    source_dir: Path | None = None,
 ) -> str:
     """Desired-state YAML for the live org (written to `out` too, if given); with `as_eca`,
-    the ECA desired state that would replace each Connected App (export_as_eca_yaml)."""
+    the ECA desired state that would replace each Connected App (export_as_eca_yaml), and
+    with `source_dir` also those ECAs' SFDX source files (eca_source.py) under it."""
     _refuse_directory(out)
+    if source_dir is not None and not as_eca:
+        raise ReconcilerError("--source-dir writes ECA source files: use it with --as-eca")
+    files: dict[Path, str] = {}
     with opened(org, hooks) as open_org_:
         if as_eca:
             keys = [F.connected_key(n) for n in only]
             live = read_live(open_org_, only=keys or None, connected=True)
             text = export_as_eca_yaml(live, only)
+            if source_dir is not None:
+                files = _eca_source_files(live, only, source_dir)
         else:
             text = export_yaml(read_live(open_org_, only=only or None), only)
+    for path, content in files.items():
+        write_atomic(path, content)
     if out is not None:
         write_atomic(out, text)
     return text
+
+
+def _eca_source_files(live: LiveState, only: Collection[str], root: Path) -> dict[Path, str]:
+    """Path -> text of every ECA source file the move needs. Nothing is overwritten: an
+    existing file (a previous export, or the team's own) refuses the export before any write."""
+    files: dict[Path, str] = {}
+    for name, key in connected_apps(live, only):
+        component = live.apps[key].component("connected")
+        body, _ = as_eca_values(live.apps[key].values())
+        fields = component.fields if component is not None else {}
+        files.update({root / rel: text for rel, text in eca_files(name, body, fields).items()})
+    existing = sorted(str(p) for p in files if p.exists() or p.is_symlink())
+    if existing:
+        raise ReconcilerError(
+            f"--source-dir: {len(existing)} file(s) already exist, e.g. {existing[0]}; move "
+            "them away or choose another folder (nothing was written)"
+        )
+    return files

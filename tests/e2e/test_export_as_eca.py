@@ -94,3 +94,41 @@ def test_export_as_eca_keeps_the_flows_and_plans_cleanly_once_the_ecas_exist(
     plan = run("plan", "-o", moved.target, "-d", only.parent, "--detailed-exitcode")
     assert plan.exit_code == 0, plan.output
     assert "No changes." in plan.stdout
+
+
+def test_the_ecas_source_files_deploy_to_exactly_the_exported_desired_state(org, tmp_path):
+    """`--source-dir` writes each ECA's SFDX files. Deployed (the emulator seeded from the
+    folder, as `sf project deploy` would create the apps), the exported YAML plans to
+    `No changes.`: the files and the desired state describe the same apps. No secret, no
+    overwrite."""
+    source, out = tmp_path / "force-app", tmp_path / "eca.yaml"
+    result = run("export", "-o", org.target, "--as-eca", "--out", out, "--source-dir", source)
+    assert result.exit_code == 0, result.output
+    files = sorted(str(p.relative_to(source)) for p in source.rglob("*.xml"))
+    assert files == sorted(
+        f"{folder}/{app}{suffix}"
+        for app in ("Field_Survey_Mobile", "Legacy_CRM_Sync", "Warehouse_Loader")
+        for folder, suffix in (
+            ("externalClientApps", ".eca-meta.xml"),
+            ("extlClntAppGlobalOauthSets", "_glbloauth.ecaGlblOauth-meta.xml"),
+            ("extlClntAppOauthSettings", "_oauth.ecaOauth-meta.xml"),
+            ("extlClntAppOauthPolicies", "_oauthPlcy.ecaOauthPlcy-meta.xml"),
+        )
+    )
+    texts = {p: p.read_text() for p in source.rglob("*.xml")}
+    assert not any("consumerKey" in t or "consumerSecret" in t for t in texts.values())
+    deployed = run("plan", "-o", f"emulator:{source}", "-d", out, "--detailed-exitcode")
+    assert deployed.exit_code == 0, deployed.output
+    assert deployed.stdout.rstrip().endswith("No changes."), deployed.stdout
+
+    again = run("export", "-o", org.target, "--as-eca", "--source-dir", source)
+    assert again.exit_code == 1
+    assert "already exist" in again.stderr and "nothing was written" in again.stderr
+    assert {p: p.read_text() for p in source.rglob("*.xml")} == texts
+
+
+def test_source_dir_without_as_eca_is_a_clear_error(org, tmp_path):
+    result = run("export", "-o", org.target, "--source-dir", tmp_path / "src")
+    assert result.exit_code == 1
+    assert "use it with --as-eca" in result.stderr
+    assert not (tmp_path / "src").exists()

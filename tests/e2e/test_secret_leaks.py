@@ -189,7 +189,9 @@ def test_connected_app_secrets_never_leak_with_debug(secret_world, tmp_path, mon
         "audit sarif": dbg + ["audit", "-o", org, "--format", "sarif"],
         "plan": dbg + ["plan", "-o", org, "-d", desired, "--out", work / "ca-plan.json"],
         "apply": dbg + ["apply", "-o", org, "-d", desired, "--auto-approve"],
-        "export --as-eca": dbg + ["export", "-o", org, "--as-eca", "--out", work / "eca.yaml"],
+        "export --as-eca": dbg
+        + ["export", "-o", org, "--as-eca", "--out", work / "eca.yaml"]
+        + ["--source-dir", work / "eca-src"],
     }
     expected = {"audit": 3, "audit json": 3, "audit sarif": 3}
     for label, args in runs.items():
