@@ -31,7 +31,6 @@ from .controls import APPROVAL_BYPASS, DEFAULT_BASELINE
 from .desired_model import DesiredState
 from .desired_state import DesiredPaths, raise_sorted
 from .desired_state import load_desired as _load
-from .eca_source import eca_files
 from .errors import ReconcilerError
 from .export import as_eca_values, connected_apps, export_as_eca_yaml, export_yaml
 from .fileio import write_atomic
@@ -567,6 +566,8 @@ def export(
 def _eca_source_files(live: LiveState, only: Collection[str], root: Path) -> dict[Path, str]:
     """Path -> text of every ECA source file the move needs. Nothing is overwritten: an
     existing file (a previous export, or the team's own) refuses the export before any write."""
+    from .eca_source import eca_files  # lxml: never loaded by `validate` or `--help`
+
     files: dict[Path, str] = {}
     for name, key in connected_apps(live, only):
         component = live.apps[key].component("connected")
