@@ -101,8 +101,7 @@ def eca_files(
         "label": f"{label} OAuth policy",
     }
     texts = {}
-    for (folder, suffix, root), fields in zip(
-        LAYOUT, (header, settings, oauth, policies), strict=True
-    ):
+    contents: tuple[dict[str, Any], ...] = (header, settings, oauth, policies)
+    for (folder, suffix, root), fields in zip(LAYOUT, contents, strict=True):
         texts[f"{folder}/{name}{suffix}"] = _xml(root, fields)
     return texts
