@@ -79,13 +79,18 @@ def export_yaml(live: LiveState, only: Collection[str] = ()) -> str:
     if violations:
         header.append("# Current violations of the available controls:")
         header += violations
+    return _document(header + comments, apps)
+
+
+def _document(comments: list[str], apps: dict[str, Any]) -> str:
+    """The comment lines, then a desired-state document with an empty baseline."""
     document = yaml.safe_dump(
         {"version": 1, "baseline": [], "apps": apps},
         sort_keys=False,
         default_flow_style=False,
         width=100,
     )
-    return "\n".join(header + comments) + "\n" + document
+    return "\n".join(comments) + "\n" + document
 
 
 # -- export --as-eca: a way off Connected Apps (issue 18) ----------------------------------------
@@ -196,10 +201,4 @@ def export_as_eca_yaml(live: LiveState, only: Collection[str] = ()) -> str:
         "# they are today. Create the ECAs, then plan this file against the org to review the",
         "# move; the ECAs get new consumer credentials (secrets are never exported).",
     ]
-    document = yaml.safe_dump(
-        {"version": 1, "baseline": [], "apps": apps},
-        sort_keys=False,
-        default_flow_style=False,
-        width=100,
-    )
-    return "\n".join(header + comments) + "\n" + document
+    return _document(header + comments, apps)

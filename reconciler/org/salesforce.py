@@ -388,8 +388,9 @@ class SalesforceOrg:
                 self._org_id = rows[0]["Id"]
             return self._org_id
 
-    def query(self, soql: str) -> list[dict[str, Any]]:
-        log.debug("query %s", soql)
+    def _rest(self, what: str, call: Callable[[Any], Any]) -> dict[str, Any]:
+        """One REST call through simple-salesforce (`call(sf)`), with a slot of
+        --parallelism, retries, one re-login, and errors mapped onto the taxonomy."""
 
         def once(token: str) -> dict[str, Any]:
             from simple_salesforce.exceptions import SalesforceError
@@ -397,20 +398,24 @@ class SalesforceOrg:
             sf = self.sf  # built (and simple-salesforce imported) before taking a slot
             try:
                 with self._in_flight:
-                    result = sf.query_all(soql, timeout=self.timeout)
+                    result = call(sf)
             except SalesforceError as exc:
                 raise _rest_error(exc) from None
             except OrgError:
                 raise
             except requests.RequestException as exc:
-                raise transport_error(exc, "query", sent_matters=False) from None
+                raise transport_error(exc, what, sent_matters=False) from None
             except ValueError as exc:  # a JSON reply that does not parse
                 raise IncompleteResponse(
-                    f"query: the org's reply is not valid JSON ({exc})"
+                    f"{what}: the org's reply is not valid JSON ({exc})"
                 ) from None
             return dict(result)
 
-        result = self.retry.run("query", lambda: self._with_session(once))
+        return self.retry.run(what, lambda: self._with_session(once))
+
+    def query(self, soql: str) -> list[dict[str, Any]]:
+        log.debug("query %s", soql)
+        result = self._rest("query", lambda sf: sf.query_all(soql, timeout=self.timeout))
         records = result.get("records") if isinstance(result, dict) else None
         if not isinstance(records, list):
             raise IncompleteResponse("query: the org's reply has no records list")
@@ -420,25 +425,7 @@ class SalesforceOrg:
         """The fields of an sObject (`GET sobjects/<name>/describe`), each with at least
         `name` and `label`: look-ups find fields whose API name is unverified by label."""
         log.debug("describe %s", sobject)
-
-        def once(token: str) -> dict[str, Any]:
-            from simple_salesforce.exceptions import SalesforceError
-
-            sf = self.sf
-            try:
-                with self._in_flight:
-                    result = getattr(sf, sobject).describe()
-            except SalesforceError as exc:
-                raise _rest_error(exc) from None
-            except OrgError:
-                raise
-            except requests.RequestException as exc:
-                raise transport_error(exc, "describe", sent_matters=False) from None
-            except ValueError as exc:
-                raise IncompleteResponse(f"describe: the reply is not valid JSON ({exc})") from None
-            return dict(result)
-
-        result = self.retry.run("describe", lambda: self._with_session(once))
+        result = self._rest("describe", lambda sf: getattr(sf, sobject).describe())
         fields = result.get("fields") if isinstance(result, dict) else None
         if not isinstance(fields, list):
             raise IncompleteResponse("describe: the org's reply has no fields list")
