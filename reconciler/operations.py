@@ -294,7 +294,6 @@ class _Gates:
     """Which checks stand between a plan and its first write."""
 
     errors: bool = True  # a saved plan's errors are refused by the applier itself
-    valve: bool = True  # a rollback restores what a reviewed apply changed: no valve
     confirm: bool = True  # a saved plan is the reviewed artefact: not asked again
 
 
@@ -315,8 +314,9 @@ def _checked(
                 f"the {'rollback ' if command == 'rollback' else ''}plan has errors; "
                 "nothing was written"
             )
-        if gates.valve:
-            raise_if_unsafe(plan, safety.max_changes)
+        # A rollback plan carries no org app count, so only an explicit limit holds it: it
+        # restores what a reviewed apply changed, and the default threshold is not for that.
+        raise_if_unsafe(plan, safety.max_changes)
         if gates.confirm and not hooks.confirm(plan):
             raise Cancelled(f"{verb} cancelled; nothing was written")
     except ReconcilerError as exc:
@@ -496,8 +496,7 @@ def rollback(request: RollbackRequest, hooks: Hooks = Hooks()) -> ApplyOutcome:
                 request.evidence_dir, "rollback", the_plan, {"ok": True, "apps": []}, hooks
             )
             return ApplyOutcome(the_plan, None, evidence)
-        gates = _Gates(valve=False)
-        _checked("rollback", the_plan, request.safety, request.evidence_dir, hooks, gates)
+        _checked("rollback", the_plan, request.safety, request.evidence_dir, hooks)
         return _write(org, "rollback", the_plan, live, request, hooks)
 
 

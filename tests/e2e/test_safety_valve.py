@@ -180,3 +180,18 @@ def test_max_changes_spelling_is_a_usage_error(org: Org, four: Path, bad: str) -
     assert result.exit_code == 1, result.output
     assert "--max-changes" in result.stderr
     assert org.bytes() == before
+
+
+def test_a_rollback_is_not_held_to_the_threshold(org: Org, four: Path) -> None:
+    """The default threshold guards a desired state nobody reviewed; a rollback restores what
+    a reviewed apply changed, so undoing an apply of 4 of 10 apps needs no --max-changes (the
+    rollback plan carries no org app count; an explicit limit still holds it: tests/library)."""
+    applied = run("apply", "-o", org.target, "-d", four, "--auto-approve", "--max-changes", "4")
+    assert applied.exit_code == 0, applied.output
+    backup = next(
+        line.split()[1] for line in applied.stdout.splitlines() if line.startswith("Backup: ")
+    )
+    undone = run("rollback", backup, "-o", org.target, "--auto-approve")
+    assert undone.exit_code == 0, undone.output
+    assert "Rollback complete: 4 applied" in undone.stdout
+    assert not any(introspect_values(org).values())

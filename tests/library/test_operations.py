@@ -126,3 +126,20 @@ def test_an_open_org_is_used_as_it_is(org: Org) -> None:
         connection = emulator_org(server)
         report = api.audit(connection, DESIRED)
     assert not report.compliant and "Data_Warehouse_ETL" in report.risks
+
+
+def test_a_rollback_is_held_only_to_an_explicit_limit(org: Org, tmp_path: Path) -> None:
+    """A rollback plan has no org app count, so the default threshold never applies; a limit
+    the caller gives does, with nothing written."""
+    hooks = api.Hooks(confirm=api.auto_approve)
+    applied = api.apply(api.ApplyRequest(DESIRED, target(org), backup_dir=tmp_path / "b"), hooks)
+    assert applied.result is not None and applied.result.backup is not None
+    backup = applied.result.backup
+    after_apply = org.bytes()
+    limited = api.RollbackRequest(backup, target(org), api.Safety(max_changes="1"))
+    with pytest.raises(UnsafePlan, match="more than --max-changes allows"):
+        api.rollback(limited, hooks)
+    assert org.bytes() == after_apply
+    undone = api.rollback(api.RollbackRequest(backup, target(org)), hooks)
+    assert undone.ok and undone.result is not None
+    assert len(undone.result.results) == len(applied.result.results) >= 2
