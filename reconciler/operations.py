@@ -521,13 +521,10 @@ def audit_org(
     """Read the org, look up the run-as users of apps with client credentials on and their
     client-credentials logins over `usage_window_days` (None: no usage look-up), judge."""
     live = read_live(org, connected=True)
-    lookups = look_up(org, run_as_to_look_up(live, desired), usage_window_days)
     controls = desired.baseline.controls if desired else DEFAULT_BASELINE
-    if APPROVAL_BYPASS in controls:
-        # Only when the control is selected: it costs a describe and up to four queries.
-        from .approval_lookup import lookup_approval
-
-        lookups.approval = lookup_approval(org)
+    # The approval look-up only when its control is selected: a describe and a few queries.
+    approval = APPROVAL_BYPASS in controls
+    lookups = look_up(org, run_as_to_look_up(live, desired), usage_window_days, approval=approval)
     return build_audit(desired, live, lookups, org.instance_url)
 
 

@@ -78,3 +78,29 @@ def test_a_forged_username_is_escaped_in_every_view(make_org, write_yaml):
         assert "\x1b" not in out, fmt
         assert "\nFAKE LINE" not in out, fmt
         assert "FAKE LINE" in out, fmt  # the holder is reported, escaped
+
+
+def test_the_describe_is_sent_only_when_the_control_is_selected(org, write_yaml):
+    """No request the run does not need: without ECA-APPROVAL-001 no describe is sent; with
+    it, exactly one."""
+    from reconciler.emulator.server import EmulatorServer
+    from reconciler.operations import audit_org, load_desired
+    from reconciler.org.connect import emulator_org
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner, self.described = inner, 0
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def describe(self, sobject):
+            self.described += 1
+            return self.inner.describe(sobject)
+
+    with EmulatorServer(org.path) as server:
+        plain = Counting(emulator_org(server))
+        audit_org(plain, None)
+        selected = Counting(emulator_org(server))
+        audit_org(selected, load_desired(write_yaml(DESIRED)))
+    assert (plain.described, selected.described) == (0, 1)
