@@ -23,7 +23,7 @@ from typing import Any
 
 from . import fields as F
 from . import planfile
-from .applying import apply_plan
+from .applying import SAVE_RETRY, apply_plan
 from .audit import build_audit, run_as_to_look_up
 from .backup import default_backup_dir, load_backup
 from .baseline import check_desired
@@ -39,6 +39,7 @@ from .locking import LockHeld, org_lock
 from .lookups import look_up
 from .model import DEFAULT_USAGE_WINDOW, ApplyResult, AuditReport, Component, LiveState, Plan
 from .org.interface import Org
+from .org.retry import RetryPolicy
 from .org.target import OrgTarget
 from .planning import build_plan, select_apps
 from .render import hints
@@ -354,10 +355,8 @@ def org_arguments(org: OrgLike) -> list[str]:
     return org.arguments() if isinstance(org, OrgTarget) else []
 
 
-def _retry(org: OrgLike) -> Any:
+def _retry(org: OrgLike) -> RetryPolicy:
     """The run's retry policy for saves: the target's, or the applier's default for an Org."""
-    from .applying import SAVE_RETRY
-
     return org.calls.retry if isinstance(org, OrgTarget) else SAVE_RETRY
 
 
