@@ -1,52 +1,21 @@
-"""Turn `-o ORG` / `--instance-url URL` into an open Org.
+"""The Org for a running emulator (registry.py opens every other way in, and this one too).
 
-Both paths end in the same SalesforceOrg over simple-salesforce: the emulator is just an org at
-a loopback URL with a self-signed certificate, so the planner cannot tell them apart.
+The emulator is just an org at a loopback URL with a self-signed certificate, reached through
+the same SalesforceOrg over simple-salesforce, so the planner cannot tell it from a real org.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 from typing import TYPE_CHECKING, Any
 
 from .http import GuardedSession
-from .interface import Org
-from .login import normalise_instance_url
-from .retry import RetryPolicy
 from .salesforce import SalesforceOrg
-from .target import API_VERSION, DEFAULT_PARALLELISM, LoginOptions
+from .target import API_VERSION, DEFAULT_PARALLELISM
 
 if TYPE_CHECKING:
     from ..emulator.server import EmulatorServer
 
-__all__ = ["connect", "emulator_org", "normalise_instance_url"]
-
-
-def connect(
-    target: str | None = None,
-    instance_url: str | None = None,
-    *,
-    api_version: str = API_VERSION,
-    timeout: float = 60.0,
-    parallelism: int = DEFAULT_PARALLELISM,
-    retry: RetryPolicy | None = None,
-    login: LoginOptions | None = None,
-) -> contextlib.AbstractContextManager[Org]:
-    """An open Org for `-o TARGET` / `--instance-url URL` (and login flags); closed, and an
-    in-process emulator stopped, when the block ends. The registry (registry.py) decides how."""
-    from .registry import open_org
-    from .target import CallSettings, OrgTarget
-
-    policy = retry or RetryPolicy()
-    calls = CallSettings(
-        timeout=timeout,
-        parallelism=parallelism,
-        retries=policy.attempts - 1,
-        retry_max_seconds=policy.max_seconds,
-        api_version=api_version,
-    )
-    return open_org(OrgTarget(target, instance_url, login or LoginOptions(), calls), os.environ)
+__all__ = ["emulator_org"]
 
 
 def emulator_org(server: EmulatorServer, **options: Any) -> SalesforceOrg:

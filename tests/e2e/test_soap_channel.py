@@ -270,15 +270,19 @@ def test_reads_reuse_connections(server):
 
 @pytest.mark.parametrize("way", ["emulator", "instance_url"])
 def test_connections_are_closed_when_the_org_block_ends(org, server, monkeypatch, way):
-    from reconciler.org.connect import connect
+    import os
+
+    from reconciler.org.registry import open_org
+    from reconciler.org.target import OrgTarget
 
     monkeypatch.setenv("SF_ACCESS_TOKEN", server.access_token)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", server.ca_cert_path)
-    opening = (
-        connect(f"emulator:{org.path}")
+    target = (
+        OrgTarget(target=f"emulator:{org.path}")
         if way == "emulator"
-        else connect(instance_url=server.instance_url)
+        else OrgTarget(instance_url=server.instance_url)
     )
+    opening = open_org(target, os.environ)
     with opening as opened:
         read_live(opened)
         idle = opened._channel.idle_connections()
